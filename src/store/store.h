@@ -1,0 +1,163 @@
+// Store: all durable state of agentd (accounts, projects, threads, messages, agent runs and
+// their events). The embedded default is store/sqlite; PostgreSQL plugs in behind the same
+// interface later.
+//
+// Writes are asynchronous and group-committed: each write is queued, a single writer runs
+// everything queued in one transaction, commits, and then calls each write's `done` callback
+// (on the writer thread, in submission order). A `done` callback must be quick and must not
+// call back into the Store synchronously. Reads are synchronous and see every write whose
+// `done` has been called. All methods are thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/status.h"
+
+namespace agentd::store {
+
+enum class RunStatus { kRunning, kCompleted, kFailed, kStopped };
+const char* RunStatusName(RunStatus s);  // "running", "completed", ...
+std::optional<RunStatus> ParseRunStatus(std::string_view s);
+
+struct Message {
+  std::string message_id;
+  std::string thread_id;
+  std::string type;  // "user", "assistant", "tool", ...
+  bool is_llm_message = true;
+  nlohmann::json content = nlohmann::json::object();
+  nlohmann::json metadata = nlohmann::json::object();
+  std::string agent_id;          // empty = none
+  std::string agent_version_id;  // empty = none
+  int64_t created_at_ms = 0;
+  int64_t updated_at_ms = 0;
+};
+
+struct Thread {
+  std::string thread_id;
+  std::string project_id;
+  std::string account_id;
+  int64_t created_at_ms = 0;
+};
+
+struct Run {
+  std::string run_id;
+  std::string thread_id;
+  std::string project_id;
+  std::string account_id;
+  RunStatus status = RunStatus::kRunning;
+  std::string model_name;  // catalogue name used
+  std::string error;       // empty = none
+  nlohmann::json usage = nlohmann::json::object();  // {"prompt_tokens":..,"completion_tokens":..}
+  int64_t created_at_ms = 0;
+  int64_t started_at_ms = 0;
+  std::optional<int64_t> completed_at_ms;
+  std::string owner_instance;
+  int64_t lease_expires_at_ms = 0;
+  int64_t creation_order = 0;  // strictly increasing across all runs; paging cursor
+};
+
+// One SSE event of a run. `data` is the complete JSON object text as sent to clients.
+struct Event {
+  std::string run_id;
+  int64_t seq = 0;  // 1..N per run, no gaps
+  std::string data;
+};
+
+// Everything /agent/start commits in one transaction.
+struct NewRun {
+  std::string account_id;       // the caller (JWT sub)
+  std::string default_tier;     // tier of the account if it is created now
+  // Thread: either continue `thread_id` (existing) or create one. For a new thread,
+  // `thread_id`/`project_id` may be client-supplied (optimistic mode) or empty (server makes them).
+  bool new_thread = true;
+  bool optimistic = false;
+  std::string thread_id;
+  std::string project_id;
+  std::string run_id;           // made by the server
+  std::string model_name;
+  Message user_message;         // thread_id filled in by the store when the thread is new
+  std::string owner_instance;
+  int64_t lease_expires_at_ms = 0;
+  int64_t now_ms = 0;
+};
+
+struct CreatedRun {
+  std::string run_id;
+  std::string thread_id;
+  std::string project_id;
+};
+
+// The terminal update of a run, applied only while the run is still `running`.
+struct RunFinish {
+  RunStatus status = RunStatus::kCompleted;
+  std::string error;
+  nlohmann::json usage = nlohmann::json::object();
+  int64_t completed_at_ms = 0;
+};
+
+// Writes of a running run, committed atomically (all or nothing).
+struct RunWrite {
+  std::string run_id;
+  std::vector<Event> events;
+  std::vector<Message> messages;
+  std::optional<RunFinish> finish;
+};
+
+struct ReapedRun {
+  std::string run_id;
+  Event terminal_event;
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  // Creates account (on first sight), project and thread (when new), the user message and the
+  // run row, in one transaction. Failures (nothing is written):
+  //   NotFound "Thread not found"  - existing thread absent or owned by another account;
+  //   NotFound "Project not found" - optimistic project_id owned by another account;
+  //   AlreadyExists reason THREAD_ALREADY_EXISTS - optimistic thread_id already exists;
+  //   Aborted reason THREAD_BUSY, details {"running_agent_run_id": id} - thread has a running run.
+  virtual void CreateRun(NewRun run, std::function<void(Result<CreatedRun>)> done) = 0;
+
+  // Appends events and messages of a run and, with `finish`, makes it terminal. With `finish`
+  // set and the run no longer running, nothing is written and FailedPrecondition is returned.
+  virtual void CommitRunWrite(RunWrite write, std::function<void(Status)> done) = 0;
+
+  // Extends the lease of every running run owned by `owner_instance`.
+  virtual void RenewLeases(std::string owner_instance, int64_t lease_expires_at_ms,
+                           std::function<void(Status)> done) = 0;
+
+  // Makes failed every running run whose owner is not `live_instance` or whose lease expired
+  // before `now_ms` (pass an empty live_instance to reap all), appending a terminal
+  // {"type":"status","status":"failed","message":error} event with the next seq. Blocking.
+  virtual Result<std::vector<ReapedRun>> ReapRuns(const std::string& live_instance, int64_t now_ms,
+                                                  const std::string& error) = 0;
+
+  // Reads. NotFound when absent; ownership is checked by the caller.
+  virtual Result<Run> GetRun(const std::string& run_id) = 0;
+  virtual Result<Thread> GetThread(const std::string& thread_id) = 0;
+  // Newest first by creation order; `before_creation_order` (0 = none) pages backwards.
+  virtual Result<std::vector<Run>> ListThreadRuns(const std::string& thread_id, int limit,
+                                                  int64_t before_creation_order) = 0;
+  virtual Result<std::vector<Run>> ListRunningRuns(const std::string& account_id) = 0;
+  // Oldest first.
+  virtual Result<std::vector<Message>> ListMessages(const std::string& thread_id) = 0;
+  // Events with seq > after_seq, ascending, at most `limit`.
+  virtual Result<std::vector<Event>> ReadEvents(const std::string& run_id, int64_t after_seq,
+                                                int limit) = 0;
+
+ protected:
+  Store() = default;
+};
+
+}  // namespace agentd::store
