@@ -1,0 +1,22 @@
+// The JSON shapes of the API (API.md sections 4 and 7): one ToJson per DTO, so every
+// endpoint renders a run, a message or a start result the same way.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include "runs/run_service.h"
+#include "store/store.h"
+
+namespace agentd::api {
+
+// POST /agent/start 200 body.
+nlohmann::json StartedRunToJson(const runs::StartedRun& run);
+// GET /agent-run/{id}: Kortix names plus usage and timing.
+nlohmann::json RunDetailToJson(const store::Run& run);
+// One entry of GET /thread/{thread_id}/agent-runs.
+nlohmann::json RunListItemToJson(const store::Run& run);
+// One entry of GET /agent-runs/active.
+nlohmann::json ActiveRunToJson(const store::Run& run);
+nlohmann::json MessageToJson(const store::Message& message);
+
+}  // namespace agentd::api

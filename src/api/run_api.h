@@ -1,0 +1,70 @@
+// RunApi: the use cases behind the run endpoints. A handler parses the HTTP request into
+// these inputs, makes one call, and maps the returned Status. Validation here follows the
+// order of API.md section 4; every refusal happens before any state changes.
+// Thread safety: safe from any thread (state lives in RunService and the store).
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "auth/verifier.h"
+#include "core/status.h"
+#include "llm/model_catalog.h"
+#include "runs/run_service.h"
+
+namespace agentd::api {
+
+// The form fields of POST /agent/start, as sent (absent = nullopt).
+struct StartRunForm {
+  std::optional<std::string> prompt;
+  std::optional<std::string> thread_id;
+  std::optional<std::string> project_id;
+  std::optional<std::string> agent_id;
+  std::optional<std::string> model_name;
+  std::optional<std::string> optimistic;
+  std::optional<std::string> memory_enabled;
+  std::optional<std::string> mode;
+  size_t file_count = 0;
+};
+
+class RunApi {
+ public:
+  // REQUIRES: runs and catalog outlive the api. `default_model` is in the catalog.
+  RunApi(runs::RunService& runs, const llm::ModelCatalog& catalog, std::string default_model);
+
+  // 200 body of POST /agent/start. Refusals: InvalidArgument (fields, "Unknown model: X"),
+  // NotFound, AlreadyExists THREAD_ALREADY_EXISTS, Aborted THREAD_BUSY, Unimplemented (files).
+  boost::asio::awaitable<Result<nlohmann::json>> StartRun(const auth::Principal& caller,
+                                                          StartRunForm form);
+  // {"status": <final status>}
+  boost::asio::awaitable<Result<nlohmann::json>> StopRun(const auth::Principal& caller,
+                                                         std::string run_id);
+  Result<nlohmann::json> GetRun(const auth::Principal& caller, const std::string& run_id);
+  Result<nlohmann::json> GetRunStatus(const auth::Principal& caller, const std::string& run_id);
+  Result<nlohmann::json> ListThreadRuns(const auth::Principal& caller, const std::string& thread_id,
+                                        std::optional<std::string> limit,
+                                        std::optional<std::string> before);
+  Result<nlohmann::json> ListActiveRuns(const auth::Principal& caller);
+  Result<nlohmann::json> ListMessages(const auth::Principal& caller, const std::string& thread_id);
+
+  // The run's event feed after `last_id` (Last-Event-ID or ?last_id=; empty = from the start),
+  // or nullptr when nothing is left to send (HTTP 204).
+  Result<std::shared_ptr<runs::RunEventFeed>> OpenStream(const auth::Principal& caller,
+                                                         const std::string& run_id,
+                                                         const std::string& last_id,
+                                                         boost::asio::any_io_executor executor);
+
+ private:
+  runs::RunService& runs_;
+  const llm::ModelCatalog& catalog_;
+  const std::string default_model_;
+};
+
+// The modes a run may ask for (API.md section 9). All run the same tool set until the agent
+// issue gives `code` its sandbox tools.
+bool IsKnownMode(std::string_view mode);
+
+}  // namespace agentd::api

@@ -1,0 +1,84 @@
+// Server configuration: defaults, then an optional TOML file, then the environment
+// (AGENTD_PORT, AGENTD_DATA_DIR, AGENTD_JWT_SECRET), then command-line values. Loaded once by
+// main before anything is built; the result is a plain value handed to the wiring.
+// docs/config.example.toml lists every option. Unknown keys in the file are errors, so a typo
+// never silently leaves a default in place. Thread safety: functions are reentrant; they read
+// the environment only through the lookup they are given.
+#pragma once
+
+#include <cstdint>
+#include <cstdlib>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/status.h"
+#include "llm/model_catalog.h"
+
+namespace agentd::app {
+
+struct Config {
+  // [server]
+  std::string host = "127.0.0.1";
+  int port = 8000;  // 0 = any free port
+  std::string data_dir = "./data";
+  int io_threads = 0;  // 0 = std::thread::hardware_concurrency()
+
+  // [auth]
+  std::string jwt_secret;  // "" = LoadOrCreateJwtSecret(data_dir)
+  int jwt_leeway_s = 30;
+  std::string jwt_issuer;    // "" = `iss` not checked
+  std::string jwt_audience;  // "" = `aud` not checked
+
+  // [runs]
+  int64_t lease_ms = 30000;  // a run's executor lease; an unrenewed run is reaped after it
+  int64_t lease_renew_ms = 10000;  // must be < lease_ms
+  int64_t heartbeat_ms = 10000;    // an idle SSE stream gets a ping after this much silence
+  int max_steps = 25;              // model <-> tool round trips per run
+  int64_t run_timeout_ms = 600000;
+  int64_t event_retention_s = 86400;  // how long a finished run's events stay replayable
+  // Bound of one SSE subscriber's queue; beyond it the subscriber catches up from the store.
+  int64_t subscriber_queue_bytes = 1048576;
+
+  // [http]
+  int64_t max_body_bytes = 64 * 1024 * 1024;
+  std::vector<std::string> cors_allowed_origins;  // empty = no cross-origin access
+
+  // [models] default, and [models."<name>"] tables merged into the catalogue
+  std::string default_model = "kortix/minimax";  // must resolve in `models`
+  llm::ModelCatalog models = llm::DefaultModelCatalog();
+
+  // [accounts]
+  std::string default_tier = "free";  // tier of an account created on first sight
+
+  // [store]
+  std::string sqlite_synchronous = "NORMAL";  // "NORMAL" or "FULL" (input is case-insensitive)
+};
+
+// Returns the value of an environment variable, or nullptr when unset.
+using EnvLookup = std::function<const char*(const char*)>;
+
+// Loads the configuration. `file`: TOML file to read (nullopt = none). `port`, `data_dir`:
+// command-line values, which win over everything. Empty environment variables count as unset.
+// Failure: InvalidArgument naming the file position or the variable and what is wrong (file
+// unreadable or not TOML, unknown key, wrong type, value out of range, default_model unknown,
+// sqlite_synchronous not NORMAL/FULL, a model name or alias used twice).
+Result<Config> LoadConfig(const std::optional<std::string>& file, const std::optional<int>& port,
+                          const std::optional<std::string>& data_dir,
+                          const EnvLookup& env = ::getenv);
+
+// Returns the HS256 secret stored in `<data_dir>/jwt_secret` (trailing whitespace trimmed),
+// creating data_dir and the file first if needed: 32 bytes from /dev/urandom as 64 hex
+// characters, mode 0600. The secret is the file's text, used as the HMAC key bytes.
+// Failure: FailedPrecondition naming the path when the directory or file cannot be created or
+// read, or the file is empty.
+Result<std::string> LoadOrCreateJwtSecret(const std::string& data_dir);
+
+// Parses a non-negative decimal amount of US dollars ("0.05", "3", "12.500000") into integer
+// micro-dollars (50000, 3000000, 12500000) without floating point. Failure: InvalidArgument for
+// anything else, for more than 6 significant decimals, or for amounts above $9e12.
+Result<int64_t> ParseMicroUsd(std::string_view dollars);
+
+}  // namespace agentd::app

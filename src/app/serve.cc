@@ -1,0 +1,154 @@
+#include "app/serve.h"
+
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <cstdio>
+#include <filesystem>
+#include <thread>
+
+#include "agent/agent_loop.h"
+#include "api/run_api.h"
+#include "auth/jwt/jwt_verifier.h"
+#include "bus/memory/memory_event_bus.h"
+#include "http/handlers/run_handlers.h"
+#include "http/server.h"
+#include "llm/builtin/echo_llm_client.h"
+#include "runs/run_service.h"
+#include "store/sqlite/sqlite_store.h"
+
+namespace agentd::app {
+namespace {
+
+namespace asio = boost::asio;
+
+// One server per data dir: the lock is what makes "every running run at startup belongs to a
+// dead process" true, so recovery can reap them at once.
+class DataDirLock {
+ public:
+  static Result<DataDirLock> Acquire(const std::string& data_dir) {
+    std::error_code ec;
+    std::filesystem::create_directories(data_dir, ec);
+    if (ec) return Unavailable("Cannot create data dir " + data_dir + ": " + ec.message());
+    const std::string path = data_dir + "/agentd.lock";
+    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) return Unavailable("Cannot open " + path);
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      ::close(fd);
+      return Status(StatusCode::kFailedPrecondition,
+                    "Another agentd serve is using the data dir " + data_dir);
+    }
+    return DataDirLock(fd);
+  }
+  DataDirLock(DataDirLock&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
+  ~DataDirLock() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+
+ private:
+  explicit DataDirLock(int fd) : fd_(fd) {}
+  int fd_;
+};
+
+int Fail(const Status& s) {
+  std::fprintf(stderr, "agentd: %s\n", s.message().c_str());
+  return 1;
+}
+
+}  // namespace
+
+int Serve(Config config) {
+  auto lock = DataDirLock::Acquire(config.data_dir);
+  if (!lock.ok()) return Fail(lock.status());
+
+  if (config.jwt_secret.empty()) {
+    auto secret = LoadOrCreateJwtSecret(config.data_dir);
+    if (!secret.ok()) return Fail(secret.status());
+    config.jwt_secret = *secret;
+    std::printf("JWT secret: %s/jwt_secret. Get a token with: agentd token --user <id> --data-dir %s\n",
+                config.data_dir.c_str(), config.data_dir.c_str());
+  }
+
+  const std::string db_path = config.data_dir + "/agentd.db";
+  auto store = store::sqlite::NewSqliteStore({.path = db_path,
+                                              .synchronous = config.sqlite_synchronous});
+  if (!store.ok()) return Fail(store.status());
+  auto bus = bus::memory::NewMemoryEventBus();
+  auto echo = llm::builtin::NewEchoLlmClient();
+  auto tools = agent::NewEmptyToolRegistry();
+
+  const int threads = config.io_threads > 0
+                          ? config.io_threads
+                          : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  asio::io_context io(threads);
+
+  runs::RunServiceOptions run_options;
+  run_options.lease = std::chrono::milliseconds(config.lease_ms);
+  run_options.lease_renew = std::chrono::milliseconds(config.lease_renew_ms);
+  run_options.run_timeout = std::chrono::milliseconds(config.run_timeout_ms);
+  run_options.max_steps = config.max_steps;
+  run_options.subscriber_queue_bytes = static_cast<size_t>(config.subscriber_queue_bytes);
+  run_options.default_tier = config.default_tier;
+  runs::RunService run_service(**store, *bus, {{"builtin", echo.get()}}, *tools,
+                               io.get_executor(), run_options);
+  auto reaped = run_service.RecoverLostRuns();
+  if (!reaped.ok()) return Fail(reaped.status());
+  if (*reaped > 0) spdlog::warn("recovered {} run(s) left running by a previous server", *reaped);
+
+  api::RunApi run_api(run_service, config.models, config.default_model);
+  auto verifier = auth::jwt::NewJwtVerifier({.hs256_secret = config.jwt_secret,
+                                        .leeway_s = config.jwt_leeway_s,
+                                        .issuer = config.jwt_issuer,
+                                        .audience = config.jwt_audience});
+  http::Router router;
+  http::RunHandlerOptions handler_options;
+  handler_options.heartbeat = std::chrono::milliseconds(config.heartbeat_ms);
+  http::AddRunRoutes(router, run_api, *verifier, handler_options);
+
+  http::ServerOptions server_options;
+  server_options.host = config.host;
+  server_options.port = static_cast<uint16_t>(config.port);
+  server_options.max_body_bytes = static_cast<size_t>(config.max_body_bytes);
+  server_options.cors_allowed_origins = config.cors_allowed_origins;
+  http::HttpServer server(io, router, server_options);
+  auto port = server.Listen();
+  if (!port.ok()) return Fail(port.status());
+
+  std::printf("agentd listening on http://%s:%u\n", config.host.c_str(), *port);
+  std::printf("store: SQLite %s (embedded default)\n", db_path.c_str());
+  std::printf("default model: %s\n", config.default_model.c_str());
+  std::printf(
+      "models: every catalogue model runs on builtin/echo, the offline deterministic demo "
+      "model (no real provider is configured)\n");
+  std::fflush(stdout);
+
+  run_service.StartBackgroundTasks();
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& ec, int) {
+    if (ec) return;
+    spdlog::info("shutting down");
+    server.StopAccepting();
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+          co_await run_service.Shutdown();
+          io.stop();
+        },
+        asio::detached);
+  });
+
+  std::vector<std::thread> workers;
+  for (int i = 1; i < threads; ++i) workers.emplace_back([&] { io.run(); });
+  io.run();
+  for (auto& t : workers) t.join();
+  return 0;
+}
+
+}  // namespace agentd::app

@@ -1,0 +1,45 @@
+// HttpServer: HTTP/1.1 over Beast with C++20 coroutines, one coroutine per connection on the
+// shared io_context (no thread per connection). Reads a request (bounded body), answers CORS
+// preflights, routes to a handler, writes its response or streams its chunked body.
+// Thread safety: Listen/Stop from one thread; sessions run on the io_context's threads.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "http/router.h"
+
+namespace agentd::http {
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  uint16_t port = 8000;  // 0 = any free port
+  size_t max_body_bytes = 64u << 20;
+  std::chrono::milliseconds read_timeout{30000};
+  std::vector<std::string> cors_allowed_origins;  // empty = no CORS headers
+};
+
+class HttpServer {
+ public:
+  // REQUIRES: io and router outlive the server.
+  HttpServer(boost::asio::io_context& io, const Router& router, ServerOptions options);
+  ~HttpServer();
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // Binds and starts accepting. Returns the bound port.
+  Result<uint16_t> Listen();
+  // Stops accepting new connections (open ones finish their current exchange).
+  void StopAccepting();
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace agentd::http

@@ -1,0 +1,119 @@
+// RunService: the lifecycle of agent runs on this instance: start (one store transaction,
+// then background execution as a coroutine on the server's executor; no thread per run),
+// stop, reads with ownership checks, event feeds for streaming, leases and crash recovery.
+// Every run reaches exactly one terminal status; the terminal status and terminal event are
+// committed in one transaction before the event is published.
+// Thread safety: all methods are safe from any thread. Owned by the composition root; must
+// outlive the io_context's work (call Shutdown() first).
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "agent/agent_loop.h"
+#include "bus/event_bus.h"
+#include "core/status.h"
+#include "llm/llm_client.h"
+#include "runs/event_feed.h"
+#include "store/store.h"
+
+namespace agentd::runs {
+
+struct RunServiceOptions {
+  std::string instance_id;                       // default: a new UUID per process
+  std::chrono::milliseconds lease{30000};        // lease of a running run
+  std::chrono::milliseconds lease_renew{10000};  // how often the owner renews
+  std::chrono::milliseconds run_timeout{600000}; // a run longer than this fails
+  std::chrono::milliseconds store_poll{500};     // feed polling when no live channel
+  int max_steps = 25;
+  size_t subscriber_queue_bytes = 1 << 20;
+  std::string default_tier = "free";
+};
+
+struct StartRunInput {
+  std::string account_id;
+  std::string prompt;
+  std::string thread_id;   // empty: new thread
+  std::string project_id;  // optimistic mode only
+  bool optimistic = false;
+  std::string model_name;  // catalogue name, already resolved
+  std::string provider;    // key into the LLM clients
+  std::string upstream_model;
+};
+
+struct StartedRun {
+  std::string run_id;
+  std::string thread_id;
+  std::string project_id;
+  std::string model_name;
+};
+
+class RunService {
+ public:
+  // REQUIRES: every borrowed object outlives the service. `llm_clients` maps provider names.
+  RunService(store::Store& store, bus::EventBus& bus,
+             std::unordered_map<std::string, llm::LlmClient*> llm_clients,
+             agent::ToolRegistry& tools, boost::asio::any_io_executor executor,
+             RunServiceOptions options);
+  ~RunService();
+  RunService(const RunService&) = delete;
+  RunService& operator=(const RunService&) = delete;
+
+  // Makes failed every run left running by a dead server (blocking; call before serving).
+  Result<int> RecoverLostRuns();
+  // Starts the periodic lease renewal on the executor.
+  void StartBackgroundTasks();
+
+  // Commits the run (see Store::CreateRun for the refusals) and hands it to the executor.
+  boost::asio::awaitable<Result<StartedRun>> Start(StartRunInput input);
+  // Stops a running run and waits for its terminal commit; returns the run's final status
+  // (unchanged for a finished run). NotFound "Agent run not found" for others' runs.
+  boost::asio::awaitable<Result<store::RunStatus>> Stop(std::string account_id,
+                                                        std::string run_id);
+
+  Result<store::Run> GetRun(const std::string& account_id, const std::string& run_id);
+  Result<std::vector<store::Run>> ListThreadRuns(const std::string& account_id,
+                                                 const std::string& thread_id, int limit,
+                                                 const std::string& before_run_id);
+  Result<std::vector<store::Run>> ListActiveRuns(const std::string& account_id);
+  Result<std::vector<store::Message>> ListMessages(const std::string& account_id,
+                                                   const std::string& thread_id);
+
+  // A feed of the run's events after `after_seq`, or nullptr when the run is finished and
+  // nothing is left after `after_seq` (HTTP 204). NotFound for others' runs.
+  Result<std::shared_ptr<RunEventFeed>> OpenFeed(const std::string& account_id,
+                                                 const std::string& run_id, int64_t after_seq,
+                                                 boost::asio::any_io_executor executor);
+
+  // Stops accepting runs, ends every running run (failed, "server shutting down") and waits
+  // for their terminal commits.
+  boost::asio::awaitable<void> Shutdown();
+
+  const std::string& instance_id() const { return options_.instance_id; }
+
+ private:
+  class ActiveRun;
+  boost::asio::awaitable<void> Execute(std::shared_ptr<ActiveRun> run);
+  boost::asio::awaitable<void> RenewLeasesLoop();
+  Result<store::Thread> OwnedThread(const std::string& account_id, const std::string& thread_id);
+  void Forget(const std::string& run_id);
+
+  store::Store& store_;
+  bus::EventBus& bus_;
+  const std::unordered_map<std::string, llm::LlmClient*> llm_clients_;
+  agent::ToolRegistry& tools_;
+  const boost::asio::any_io_executor executor_;
+  const RunServiceOptions options_;
+
+  std::mutex mu_;
+  std::unordered_map<std::string, std::shared_ptr<ActiveRun>> active_;  // GUARDED_BY(mu_)
+  bool shutting_down_ = false;                                          // GUARDED_BY(mu_)
+};
+
+}  // namespace agentd::runs

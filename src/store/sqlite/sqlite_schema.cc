@@ -1,0 +1,157 @@
+#include "store/sqlite/sqlite_schema.h"
+
+#include <spdlog/spdlog.h>
+
+#include <iterator>
+#include <string>
+
+namespace agentd::store::sqlite {
+namespace {
+
+// Times are Unix milliseconds. JSON columns hold JSON text. Ordering columns are rowid aliases:
+// `messages.ord` (oldest first) and `agent_runs.creation_order` (AUTOINCREMENT, so never reused
+// even after deletes: it is the paging cursor of the API).
+constexpr char kMigration1[] = R"sql(
+CREATE TABLE accounts (
+  account_id TEXT PRIMARY KEY,
+  tier       TEXT NOT NULL,
+  role       TEXT NOT NULL DEFAULT 'user',
+  created_at INTEGER NOT NULL
+);
+
+CREATE TABLE projects (
+  project_id TEXT PRIMARY KEY,
+  account_id TEXT NOT NULL REFERENCES accounts(account_id),
+  name       TEXT NOT NULL DEFAULT '',
+  created_at INTEGER NOT NULL
+);
+CREATE INDEX projects_by_account ON projects(account_id);
+
+CREATE TABLE threads (
+  thread_id  TEXT PRIMARY KEY,
+  project_id TEXT NOT NULL REFERENCES projects(project_id),
+  account_id TEXT NOT NULL REFERENCES accounts(account_id),
+  created_at INTEGER NOT NULL
+);
+CREATE INDEX threads_by_project ON threads(project_id);
+CREATE INDEX threads_by_account ON threads(account_id);
+
+CREATE TABLE messages (
+  ord              INTEGER PRIMARY KEY,
+  message_id       TEXT NOT NULL UNIQUE,
+  thread_id        TEXT NOT NULL REFERENCES threads(thread_id),
+  type             TEXT NOT NULL,
+  is_llm_message   INTEGER NOT NULL,
+  content          TEXT NOT NULL DEFAULT '{}',
+  metadata         TEXT NOT NULL DEFAULT '{}',
+  agent_id         TEXT,
+  agent_version_id TEXT,
+  created_at       INTEGER NOT NULL,
+  updated_at       INTEGER NOT NULL
+);
+CREATE INDEX messages_by_thread ON messages(thread_id, ord);
+
+CREATE TABLE agent_runs (
+  creation_order   INTEGER PRIMARY KEY AUTOINCREMENT,
+  run_id           TEXT NOT NULL UNIQUE,
+  thread_id        TEXT NOT NULL REFERENCES threads(thread_id),
+  project_id       TEXT NOT NULL,
+  account_id       TEXT NOT NULL,
+  status           TEXT NOT NULL
+                   CHECK (status IN ('running', 'completed', 'failed', 'stopped')),
+  model_name       TEXT NOT NULL DEFAULT '',
+  error            TEXT,
+  usage            TEXT NOT NULL DEFAULT '{}',
+  created_at       INTEGER NOT NULL,
+  started_at       INTEGER NOT NULL,
+  completed_at     INTEGER,
+  owner_instance   TEXT NOT NULL DEFAULT '',
+  lease_expires_at INTEGER NOT NULL DEFAULT 0,
+  last_seq         INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX agent_runs_by_thread ON agent_runs(thread_id, creation_order DESC);
+CREATE INDEX agent_runs_running_by_account ON agent_runs(account_id) WHERE status = 'running';
+CREATE INDEX agent_runs_running_by_thread ON agent_runs(thread_id) WHERE status = 'running';
+CREATE INDEX agent_runs_running_by_owner ON agent_runs(owner_instance) WHERE status = 'running';
+
+CREATE TABLE run_events (
+  run_id     TEXT NOT NULL REFERENCES agent_runs(run_id),
+  seq        INTEGER NOT NULL,
+  data       TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY (run_id, seq)
+) WITHOUT ROWID;
+)sql";
+
+struct Migration {
+  int64_t version;
+  const char* sql;
+};
+
+// Append only; never edit a migration that has shipped.
+constexpr Migration kMigrations[] = {
+    {1, kMigration1},
+};
+
+constexpr char kCreateMigrationsTable[] = R"sql(
+CREATE TABLE IF NOT EXISTS schema_migrations (
+  version    INTEGER PRIMARY KEY,
+  applied_at INTEGER NOT NULL
+))sql";
+constexpr char kSelectSchemaVersion[] = "SELECT coalesce(max(version), 0) FROM schema_migrations";
+constexpr char kInsertMigration[] =
+    "INSERT INTO schema_migrations(version, applied_at) VALUES (?1, ?2)";
+constexpr char kBeginImmediate[] = "BEGIN IMMEDIATE";
+constexpr char kCommit[] = "COMMIT";
+constexpr char kRollback[] = "ROLLBACK";
+
+Result<int64_t> CurrentVersion(Db& db) {
+  AGENTD_ASSIGN_OR_RETURN(Stmt stmt, db.Prepare(kSelectSchemaVersion));
+  AGENTD_ASSIGN_OR_RETURN(bool row, stmt.Step());
+  AGENTD_CHECK(row);
+  return stmt.ColumnInt(0);
+}
+
+// Runs inside BEGIN IMMEDIATE, so a second process migrating the same file waits, then sees
+// the new version and skips.
+Status ApplyIfNeeded(Db& db, const Migration& m, int64_t now_ms) {
+  AGENTD_ASSIGN_OR_RETURN(int64_t current, CurrentVersion(db));
+  if (current >= m.version) return Status::Ok();
+  AGENTD_RETURN_IF_ERROR(db.ExecScript(m.sql));
+  AGENTD_ASSIGN_OR_RETURN(Stmt insert, db.Prepare(kInsertMigration));
+  insert.BindInt(1, m.version).BindInt(2, now_ms);
+  AGENTD_RETURN_IF_ERROR(insert.Run());
+  spdlog::info("store: applied schema migration {}", m.version);
+  return Status::Ok();
+}
+
+}  // namespace
+
+int64_t LatestSchemaVersion() { return kMigrations[std::size(kMigrations) - 1].version; }
+
+Status MigrateSchema(Db& db, int64_t now_ms) {
+  AGENTD_RETURN_IF_ERROR(db.ExecScript(kCreateMigrationsTable));
+  AGENTD_ASSIGN_OR_RETURN(int64_t current, CurrentVersion(db));
+  if (current > LatestSchemaVersion()) {
+    return Status(StatusCode::kFailedPrecondition,
+                  "Database schema is newer than this server (version " +
+                      std::to_string(current) + ")");
+  }
+  for (const Migration& m : kMigrations) {
+    if (m.version <= current) continue;
+    AGENTD_RETURN_IF_ERROR(db.Run(kBeginImmediate));
+    Status s = ApplyIfNeeded(db, m, now_ms);
+    if (s.ok()) s = db.Run(kCommit);
+    if (!s.ok()) {
+      if (db.InTransaction()) {
+        if (Status rb = db.Run(kRollback); !rb.ok()) {
+          spdlog::error("store: rollback of migration {} failed: {}", m.version, rb.ToString());
+        }
+      }
+      return s;
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace agentd::store::sqlite

@@ -1,0 +1,268 @@
+#include "agent/agent_loop.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <exception>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/ids.h"
+#include "llm/builtin/echo_llm_client.h"
+
+namespace agentd::agent {
+namespace {
+
+namespace asio = boost::asio;
+using nlohmann::json;
+
+struct SavedMessage {
+  std::string type;
+  json content;
+  json metadata;
+};
+
+class RecordingRunIo final : public RunIo {
+ public:
+  void Emit(json event) override { events.push_back(std::move(event)); }
+  std::string SaveMessage(const std::string& type, json content, json metadata) override {
+    saved.push_back({type, std::move(content), std::move(metadata)});
+    return "msg-" + std::to_string(saved.size());
+  }
+  std::vector<std::string> Types() const {
+    std::vector<std::string> out;
+    for (const auto& e : events) out.push_back(e.at("type").get<std::string>());
+    return out;
+  }
+  std::vector<json> events;
+  std::vector<SavedMessage> saved;
+};
+
+// Always answers with one tool call "loop"; records every request.
+class AlwaysToolLlmClient final : public llm::LlmClient {
+ public:
+  asio::awaitable<Result<llm::LlmResponse>> Stream(const llm::LlmRequest& request,
+                                                   llm::LlmStreamSink& sink) override {
+    requests.push_back(request);
+    sink.OnTextDelta("again");
+    llm::LlmResponse response;
+    response.text = "again";
+    response.tool_calls = {{"call_" + std::to_string(requests.size()), "loop", "{}"}};
+    response.finish_reason = "tool_calls";
+    response.usage = {3, 2};
+    co_return response;
+  }
+  std::vector<llm::LlmRequest> requests;
+};
+
+// One tool "search" that succeeds with "42".
+class SearchToolRegistry final : public ToolRegistry {
+ public:
+  std::vector<llm::ToolSchema> Schemas() const override {
+    return {{"search", "Searches.", {{"type", "object"}}}};
+  }
+  asio::awaitable<ToolResult> Execute(const llm::ToolCall& call) override {
+    calls.push_back(call);
+    co_return ToolResult{true, "42", ""};
+  }
+  std::vector<llm::ToolCall> calls;
+};
+
+std::vector<llm::ChatMessage> UserHistory(std::string content) {
+  llm::ChatMessage user;
+  user.role = "user";
+  user.content = std::move(content);
+  return {user};
+}
+
+AgentConfig TestConfig() {
+  AgentConfig config;
+  config.model_name = "builtin/echo";
+  config.upstream_model = "echo";
+  return config;
+}
+
+Result<AgentOutcome> RunToEnd(llm::LlmClient& model, ToolRegistry& tools, RunIo& io,
+                         const AgentConfig& config, std::vector<llm::ChatMessage> history) {
+  asio::io_context ctx;
+  std::optional<Result<AgentOutcome>> out;
+  asio::co_spawn(
+      ctx,
+      [&]() -> asio::awaitable<void> {
+        out.emplace(co_await RunAgent(model, tools, io, config, std::move(history)));
+      },
+      [](std::exception_ptr e) {
+        if (e) std::rethrow_exception(e);
+      });
+  ctx.run();
+  return std::move(*out);
+}
+
+TEST(RunAgent, PlainPromptEmitsStartChunksCompleteAndEnd) {
+  auto echo = llm::builtin::NewEchoLlmClient();
+  auto tools = NewEmptyToolRegistry();
+  RecordingRunIo io;
+  auto outcome = RunToEnd(*echo, *tools, io, TestConfig(), UserHistory("hello big world"));
+  ASSERT_TRUE(outcome.ok()) << outcome.status().ToString();
+  EXPECT_EQ(outcome->reason, "completed");
+  EXPECT_EQ(outcome->usage.prompt_tokens, 3);
+  EXPECT_EQ(outcome->usage.completion_tokens, 3);
+
+  ASSERT_EQ(io.Types(), (std::vector<std::string>{"llm_response_start", "assistant", "assistant",
+                                                   "assistant", "assistant",
+                                                   "llm_response_end"}));
+  const json& start = io.events[0];
+  EXPECT_TRUE(IsUuid(start.at("llm_response_id").get<std::string>()));
+  EXPECT_EQ(start.at("model"), "builtin/echo");
+  EXPECT_EQ(start.at("step"), 1);
+  EXPECT_EQ(io.events[1],
+            json({{"type", "assistant"},
+                  {"content", {{"role", "assistant"}, {"content", "hello"}}},
+                  {"metadata", {{"stream_status", "chunk"}}}}));
+  EXPECT_EQ(io.events[2].at("content").at("content"), " big");
+  EXPECT_EQ(io.events[3].at("content").at("content"), " world");
+  EXPECT_EQ(io.events[4],
+            json({{"type", "assistant"},
+                  {"message_id", "msg-1"},
+                  {"content", {{"role", "assistant"}, {"content", "hello big world"}}},
+                  {"metadata", {{"stream_status", "complete"}}}}));
+  EXPECT_EQ(io.events[5],
+            json({{"type", "llm_response_end"},
+                  {"llm_response_id", start.at("llm_response_id")},
+                  {"model", "builtin/echo"},
+                  {"usage", {{"prompt_tokens", 3}, {"completion_tokens", 3}, {"total_tokens", 6}}}}));
+
+  ASSERT_EQ(io.saved.size(), 1u);
+  EXPECT_EQ(io.saved[0].type, "assistant");
+  EXPECT_EQ(io.saved[0].content, json({{"role", "assistant"}, {"content", "hello big world"}}));
+  EXPECT_EQ(io.saved[0].metadata, json({{"model", "builtin/echo"}}));
+}
+
+TEST(RunAgent, UnknownToolFailsThenSecondStepContinues) {
+  auto echo = llm::builtin::NewEchoLlmClient();
+  auto tools = NewEmptyToolRegistry();
+  RecordingRunIo io;
+  auto outcome = RunToEnd(*echo, *tools, io, TestConfig(),
+                     UserHistory("/tool search {\"q\":\"x\"}\nfound it"));
+  ASSERT_TRUE(outcome.ok()) << outcome.status().ToString();
+  EXPECT_EQ(outcome->reason, "completed");
+
+  ASSERT_EQ(io.Types(),
+            (std::vector<std::string>{"llm_response_start", "assistant", "llm_response_end",
+                                      "tool_started", "tool", "tool_failed",
+                                      "llm_response_start", "assistant", "assistant", "assistant",
+                                      "llm_response_end"}));
+  const json expected_call = {{"id", "call_1_0"},
+                              {"type", "function"},
+                              {"function", {{"name", "search"}, {"arguments", "{\"q\":\"x\"}"}}}};
+  EXPECT_EQ(io.events[1].at("content"),
+            json({{"role", "assistant"}, {"content", ""}, {"tool_calls", {expected_call}}}));
+  EXPECT_EQ(io.events[3], json({{"type", "tool_started"},
+                                {"tool_call_id", "call_1_0"},
+                                {"function_name", "search"},
+                                {"arguments", {{"q", "x"}}}}));
+  EXPECT_EQ(io.events[4],
+            json({{"type", "tool"},
+                  {"message_id", "msg-2"},
+                  {"content",
+                   {{"role", "tool"},
+                    {"name", "search"},
+                    {"content", "Error: Unknown tool: search"},
+                    {"tool_call_id", "call_1_0"}}},
+                  {"metadata",
+                   {{"result",
+                     {{"success", false}, {"output", ""}, {"error", "Unknown tool: search"}}}}}}));
+  EXPECT_EQ(io.events[5], json({{"type", "tool_failed"},
+                                {"tool_call_id", "call_1_0"},
+                                {"function_name", "search"}}));
+  EXPECT_EQ(io.events[6].at("step"), 2);
+  EXPECT_NE(io.events[6].at("llm_response_id"), io.events[0].at("llm_response_id"));
+  EXPECT_EQ(io.events[9].at("content").at("content"), "found it");
+
+  ASSERT_EQ(io.saved.size(), 3u);
+  EXPECT_EQ(io.saved[0].type, "assistant");
+  EXPECT_EQ(io.saved[1].type, "tool");
+  EXPECT_EQ(io.saved[2].type, "assistant");
+  EXPECT_EQ(io.saved[2].content.at("content"), "found it");
+}
+
+TEST(RunAgent, SuccessfulToolOutputGoesBackToTheModel) {
+  AlwaysToolLlmClient model;
+  SearchToolRegistry tools;
+  RecordingRunIo io;
+  AgentConfig config = TestConfig();
+  config.system_prompt = "You are a test.";
+  config.max_steps = 2;
+  auto outcome = RunToEnd(model, tools, io, config, UserHistory("go"));
+  ASSERT_TRUE(outcome.ok()) << outcome.status().ToString();
+  // start, chunk, complete, end, tool_started, tool, tool_completed
+  EXPECT_EQ(io.events[5].at("content").at("content"), "42");
+  EXPECT_EQ(io.events[5].at("metadata").at("result"),
+            json({{"success", true}, {"output", "42"}, {"error", ""}}));
+  EXPECT_EQ(io.events[6].at("type"), "tool_completed");
+  ASSERT_EQ(tools.calls.size(), 2u);
+  EXPECT_EQ(tools.calls[0].name, "loop");
+
+  ASSERT_EQ(model.requests.size(), 2u);
+  const llm::LlmRequest& second = model.requests[1];
+  EXPECT_EQ(second.model, "echo");
+  ASSERT_EQ(second.tools.size(), 1u);
+  EXPECT_EQ(second.tools[0].name, "search");
+  ASSERT_EQ(second.messages.size(), 4u);
+  EXPECT_EQ(second.messages[0].role, "system");
+  EXPECT_EQ(second.messages[0].content, "You are a test.");
+  EXPECT_EQ(second.messages[1].role, "user");
+  EXPECT_EQ(second.messages[2].role, "assistant");
+  EXPECT_EQ(second.messages[2].content, "again");
+  ASSERT_EQ(second.messages[2].tool_calls.size(), 1u);
+  EXPECT_EQ(second.messages[2].tool_calls[0].id, "call_1");
+  EXPECT_EQ(second.messages[3].role, "tool");
+  EXPECT_EQ(second.messages[3].content, "42");
+  EXPECT_EQ(second.messages[3].tool_call_id, "call_1");
+  EXPECT_EQ(second.messages[3].name, "loop");
+}
+
+TEST(RunAgent, ProviderFailureReturnsItsStatus) {
+  auto echo = llm::builtin::NewEchoLlmClient();
+  auto tools = NewEmptyToolRegistry();
+  RecordingRunIo io;
+  auto outcome = RunToEnd(*echo, *tools, io, TestConfig(), UserHistory("/fail upstream is down"));
+  ASSERT_FALSE(outcome.ok());
+  EXPECT_EQ(outcome.status().code(), StatusCode::kUnavailable);
+  EXPECT_EQ(outcome.status().message(), "upstream is down");
+  EXPECT_EQ(io.Types(), (std::vector<std::string>{"llm_response_start"}));
+  EXPECT_TRUE(io.saved.empty());
+}
+
+TEST(RunAgent, ModelThatAlwaysCallsToolsExceedsMaxStepsAndSumsUsage) {
+  AlwaysToolLlmClient model;
+  auto tools = NewEmptyToolRegistry();
+  RecordingRunIo io;
+  AgentConfig config = TestConfig();
+  config.max_steps = 2;
+  auto outcome = RunToEnd(model, *tools, io, config, UserHistory("go"));
+  ASSERT_TRUE(outcome.ok()) << outcome.status().ToString();
+  EXPECT_EQ(outcome->reason, "max_steps_exceeded");
+  EXPECT_EQ(outcome->usage.prompt_tokens, 6);
+  EXPECT_EQ(outcome->usage.completion_tokens, 4);
+  EXPECT_EQ(model.requests.size(), 2u);
+  EXPECT_EQ(model.requests[1].messages.back().content, "Error: Unknown tool: loop");
+  EXPECT_EQ(io.saved.size(), 4u);  // two assistant and two tool messages
+}
+
+TEST(RunAgent, UsageIsSummedOverEchoSteps) {
+  auto echo = llm::builtin::NewEchoLlmClient();
+  auto tools = NewEmptyToolRegistry();
+  RecordingRunIo io;
+  auto outcome = RunToEnd(*echo, *tools, io, TestConfig(), UserHistory("/tool t {}\nbye now"));
+  ASSERT_TRUE(outcome.ok()) << outcome.status().ToString();
+  // Step 1: prompt 5 words, completion 1 (the call). Step 2: the prompt also holds the tool
+  // message "Error: Unknown tool: t" (4 words); completion 2.
+  EXPECT_EQ(outcome->usage.prompt_tokens, 5 + 9);
+  EXPECT_EQ(outcome->usage.completion_tokens, 1 + 2);
+}
+
+}  // namespace
+}  // namespace agentd::agent

@@ -1,0 +1,421 @@
+#include "app/config.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <string>
+
+namespace agentd::app {
+namespace {
+
+namespace fs = std::filesystem;
+
+class FakeEnv {
+ public:
+  FakeEnv(std::map<std::string, std::string> vars = {}) : vars_(std::move(vars)) {}  // NOLINT
+  EnvLookup lookup() const {
+    return [this](const char* name) -> const char* {
+      auto it = vars_.find(name);
+      return it == vars_.end() ? nullptr : it->second.c_str();
+    };
+  }
+
+ private:
+  std::map<std::string, std::string> vars_;
+};
+
+class ConfigTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = (fs::temp_directory_path() / "agentd_config_test.XXXXXX").string();
+    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override {
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+
+  std::string WriteFile(const std::string& name, const std::string& text) {
+    const fs::path path = dir_ / name;
+    std::ofstream(path) << text;
+    return path.string();
+  }
+
+  Result<Config> LoadText(const std::string& toml, const FakeEnv& env = {}) {
+    return LoadConfig(WriteFile("agentd.toml", toml), std::nullopt, std::nullopt, env.lookup());
+  }
+
+  static void ExpectInvalid(const Result<Config>& r, const std::string& needle) {
+    ASSERT_FALSE(r.ok()) << "expected an error mentioning: " << needle;
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(r.status().message().find(needle), std::string::npos) << r.status().message();
+  }
+
+  fs::path dir_;
+};
+
+void ExpectDefaults(const Config& c) {
+  EXPECT_EQ(c.host, "127.0.0.1");
+  EXPECT_EQ(c.port, 8000);
+  EXPECT_EQ(c.data_dir, "./data");
+  EXPECT_EQ(c.io_threads, 0);
+  EXPECT_EQ(c.jwt_secret, "");
+  EXPECT_EQ(c.jwt_leeway_s, 30);
+  EXPECT_EQ(c.jwt_issuer, "");
+  EXPECT_EQ(c.jwt_audience, "");
+  EXPECT_EQ(c.lease_ms, 30000);
+  EXPECT_EQ(c.lease_renew_ms, 10000);
+  EXPECT_EQ(c.heartbeat_ms, 10000);
+  EXPECT_EQ(c.max_steps, 25);
+  EXPECT_EQ(c.run_timeout_ms, 600000);
+  EXPECT_EQ(c.event_retention_s, 86400);
+  EXPECT_EQ(c.subscriber_queue_bytes, 1048576);
+  EXPECT_EQ(c.max_body_bytes, 64 * 1024 * 1024);
+  EXPECT_TRUE(c.cors_allowed_origins.empty());
+  EXPECT_EQ(c.default_model, "kortix/minimax");
+  EXPECT_EQ(c.default_tier, "free");
+  EXPECT_EQ(c.sqlite_synchronous, "NORMAL");
+
+  const llm::ModelCatalog defaults = llm::DefaultModelCatalog();
+  ASSERT_EQ(c.models.entries().size(), defaults.entries().size());
+  for (size_t i = 0; i < defaults.entries().size(); ++i) {
+    const llm::ModelEntry& a = c.models.entries()[i];
+    const llm::ModelEntry& b = defaults.entries()[i];
+    EXPECT_EQ(a.name, b.name);
+    EXPECT_EQ(a.provider, b.provider);
+    EXPECT_EQ(a.upstream, b.upstream);
+    EXPECT_EQ(a.aliases, b.aliases);
+    EXPECT_EQ(a.tiers, b.tiers);
+    EXPECT_EQ(a.input_micro_usd_per_mtok, b.input_micro_usd_per_mtok);
+    EXPECT_EQ(a.output_micro_usd_per_mtok, b.output_micro_usd_per_mtok);
+    EXPECT_EQ(a.context_window, b.context_window);
+  }
+}
+
+TEST_F(ConfigTest, DefaultsWithoutFileOrEnvironment) {
+  FakeEnv env;
+  auto c = LoadConfig(std::nullopt, std::nullopt, std::nullopt, env.lookup());
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  ExpectDefaults(*c);
+}
+
+TEST_F(ConfigTest, ExampleFileListsEveryOptionAtItsDefault) {
+  const fs::path example = fs::path(__FILE__).parent_path() / "../../docs/config.example.toml";
+  FakeEnv env;
+  auto c = LoadConfig(example.string(), std::nullopt, std::nullopt, env.lookup());
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  ExpectDefaults(*c);
+}
+
+TEST_F(ConfigTest, FileOverridesDefaults) {
+  auto c = LoadText(R"(
+[server]
+host = "0.0.0.0"
+port = 9000
+data_dir = "/var/lib/agentd"
+io_threads = 4
+[auth]
+jwt_secret = "file-secret"
+leeway_s = 5
+issuer = "https://issuer.example"
+audience = "agentd"
+[runs]
+lease_ms = 60000
+lease_renew_ms = 20000
+heartbeat_ms = 5000
+max_steps = 50
+run_timeout_ms = 1800000
+event_retention_s = 3600
+subscriber_queue_bytes = 4096
+[http]
+max_body_bytes = 1024
+cors_allowed_origins = ["https://a.example", "https://b.example"]
+[models]
+default = "kortix/basic"
+[accounts]
+default_tier = "pro"
+[store]
+sqlite_synchronous = "full"
+)");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->host, "0.0.0.0");
+  EXPECT_EQ(c->port, 9000);
+  EXPECT_EQ(c->data_dir, "/var/lib/agentd");
+  EXPECT_EQ(c->io_threads, 4);
+  EXPECT_EQ(c->jwt_secret, "file-secret");
+  EXPECT_EQ(c->jwt_leeway_s, 5);
+  EXPECT_EQ(c->jwt_issuer, "https://issuer.example");
+  EXPECT_EQ(c->jwt_audience, "agentd");
+  EXPECT_EQ(c->lease_ms, 60000);
+  EXPECT_EQ(c->lease_renew_ms, 20000);
+  EXPECT_EQ(c->heartbeat_ms, 5000);
+  EXPECT_EQ(c->max_steps, 50);
+  EXPECT_EQ(c->run_timeout_ms, 1800000);
+  EXPECT_EQ(c->event_retention_s, 3600);
+  EXPECT_EQ(c->subscriber_queue_bytes, 4096);
+  EXPECT_EQ(c->max_body_bytes, 1024);
+  EXPECT_EQ(c->cors_allowed_origins,
+            (std::vector<std::string>{"https://a.example", "https://b.example"}));
+  EXPECT_EQ(c->default_model, "kortix/basic");
+  EXPECT_EQ(c->default_tier, "pro");
+  EXPECT_EQ(c->sqlite_synchronous, "FULL");  // normalised
+}
+
+TEST_F(ConfigTest, PartialFileKeepsOtherDefaults) {
+  auto c = LoadText("[server]\nport = 9001\n");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->port, 9001);
+  EXPECT_EQ(c->host, "127.0.0.1");
+  EXPECT_EQ(c->max_steps, 25);
+}
+
+TEST_F(ConfigTest, EnvironmentOverridesFile) {
+  FakeEnv env({{"AGENTD_PORT", "9100"},
+               {"AGENTD_DATA_DIR", "/env/data"},
+               {"AGENTD_JWT_SECRET", "env-secret"}});
+  auto c = LoadText(
+      "[server]\nport = 9000\ndata_dir = \"/file/data\"\n[auth]\njwt_secret = \"file-secret\"\n",
+      env);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->port, 9100);
+  EXPECT_EQ(c->data_dir, "/env/data");
+  EXPECT_EQ(c->jwt_secret, "env-secret");
+}
+
+TEST_F(ConfigTest, EmptyEnvironmentVariablesCountAsUnset) {
+  FakeEnv env({{"AGENTD_PORT", ""}, {"AGENTD_DATA_DIR", ""}, {"AGENTD_JWT_SECRET", ""}});
+  auto c = LoadText("[server]\nport = 9000\n", env);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->port, 9000);
+  EXPECT_EQ(c->data_dir, "./data");
+  EXPECT_EQ(c->jwt_secret, "");
+}
+
+TEST_F(ConfigTest, CommandLineOverridesEnvironment) {
+  FakeEnv env({{"AGENTD_PORT", "9100"}, {"AGENTD_DATA_DIR", "/env/data"}});
+  auto c = LoadConfig(WriteFile("a.toml", "[server]\nport = 9000\n"), 9200,
+                      std::string("/cli/data"), env.lookup());
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->port, 9200);
+  EXPECT_EQ(c->data_dir, "/cli/data");
+}
+
+TEST_F(ConfigTest, NullEnvironmentLookupIsAllowed) {
+  auto c = LoadConfig(std::nullopt, std::nullopt, std::nullopt, EnvLookup());
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+}
+
+TEST_F(ConfigTest, BadPortIsRefused) {
+  ExpectInvalid(LoadText("[server]\nport = 70000\n"), "server.port must be between 0 and 65535");
+  ExpectInvalid(LoadText("[server]\nport = -1\n"), "server.port");
+  ExpectInvalid(LoadText("[server]\nport = \"8000\"\n"), "server.port must be an integer");
+  ExpectInvalid(LoadText("[server]\nport = 99999999999\n"), "server.port is out of range");
+  ExpectInvalid(LoadText("", FakeEnv({{"AGENTD_PORT", "80x"}})), "AGENTD_PORT must be an integer");
+  ExpectInvalid(LoadText("", FakeEnv({{"AGENTD_PORT", "99999"}})), "server.port");
+  FakeEnv env;
+  ExpectInvalid(LoadConfig(std::nullopt, 65536, std::nullopt, env.lookup()), "server.port");
+  ExpectInvalid(LoadConfig(std::nullopt, std::nullopt, std::string(), env.lookup()),
+                "server.data_dir must not be empty");
+}
+
+TEST_F(ConfigTest, OutOfRangeValuesAreRefused) {
+  ExpectInvalid(LoadText("[runs]\nlease_ms = 10000\nlease_renew_ms = 10000\n"),
+                "runs.lease_renew_ms must be between 1 and 9999");
+  ExpectInvalid(LoadText("[runs]\nmax_steps = 0\n"), "runs.max_steps");
+  ExpectInvalid(LoadText("[runs]\nheartbeat_ms = 0\n"), "runs.heartbeat_ms must be at least 1");
+  ExpectInvalid(LoadText("[http]\nmax_body_bytes = 0\n"), "http.max_body_bytes");
+  ExpectInvalid(LoadText("[http]\ncors_allowed_origins = \"https://a.example\"\n"),
+                "http.cors_allowed_origins must be an array of strings");
+  ExpectInvalid(LoadText("[http]\ncors_allowed_origins = [1]\n"),
+                "http.cors_allowed_origins must be an array of strings");
+  ExpectInvalid(LoadText("[auth]\nleeway_s = -5\n"), "auth.leeway_s");
+  ExpectInvalid(LoadText("[server]\nhost = \"\"\n"), "server.host must not be empty");
+  ExpectInvalid(LoadText("[accounts]\ndefault_tier = \"\"\n"), "accounts.default_tier");
+}
+
+TEST_F(ConfigTest, BadSynchronousIsRefused) {
+  ExpectInvalid(LoadText("[store]\nsqlite_synchronous = \"OFF\"\n"),
+                "store.sqlite_synchronous must be \"NORMAL\" or \"FULL\"");
+}
+
+TEST_F(ConfigTest, UnknownDefaultModelIsRefused) {
+  ExpectInvalid(LoadText("[models]\ndefault = \"nope/model\"\n"),
+                "models.default: Unknown model: nope/model");
+}
+
+TEST_F(ConfigTest, DefaultModelMayBeAnAlias) {
+  auto c = LoadText("[models]\ndefault = \"openai/gpt-5-nano\"\n");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+}
+
+TEST_F(ConfigTest, UnknownKeysAndSectionsAreErrorsWithTheirPosition) {
+  auto r = LoadText("[server]\nhots = \"0.0.0.0\"\n");
+  ExpectInvalid(r, "unknown configuration key server.hots");
+  ExpectInvalid(r, "agentd.toml:2:1: ");
+  ExpectInvalid(LoadText("[sever]\nport = 1\n"), "unknown configuration section [sever]");
+  ExpectInvalid(LoadText("port = 1\n"), "unknown configuration section [port]");
+  ExpectInvalid(LoadText("server = 1\n"), "server must be a table");
+  ExpectInvalid(LoadText("[models.\"builtin/echo\"]\nprice = 1\n"),
+                "unknown configuration key models.\"builtin/echo\".price");
+}
+
+TEST_F(ConfigTest, MalformedOrMissingFileIsInvalidArgument) {
+  ExpectInvalid(LoadText("[server\nport = 1\n"), "agentd.toml:1:");
+  ExpectInvalid(LoadText("[server]\nport = 1\nport = 2\n"), "agentd.toml:3:");
+  FakeEnv env;
+  ExpectInvalid(LoadConfig((dir_ / "missing.toml").string(), std::nullopt, std::nullopt,
+                           env.lookup()),
+                "missing.toml");
+}
+
+TEST_F(ConfigTest, CustomModelPricesAreExactMicroDollars) {
+  auto c = LoadText(R"(
+[models."local/llama"]
+aliases = ["llama"]
+tiers = ["pro"]
+input_price_per_mtok = "0.05"
+output_price_per_mtok = 0.08
+context_window = 8192
+[models."local/other"]
+input_price_per_mtok = 3
+output_price_per_mtok = "12.345678"
+)");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  auto llama = c->models.Resolve("llama");
+  ASSERT_TRUE(llama.ok());
+  EXPECT_EQ((*llama)->name, "local/llama");
+  EXPECT_EQ((*llama)->provider, "builtin");
+  EXPECT_EQ((*llama)->upstream, "echo");
+  EXPECT_EQ((*llama)->tiers, std::vector<std::string>{"pro"});
+  EXPECT_EQ((*llama)->input_micro_usd_per_mtok, 50000);
+  EXPECT_EQ((*llama)->output_micro_usd_per_mtok, 80000);  // a TOML float, still exact
+  EXPECT_EQ((*llama)->context_window, 8192);
+  auto other = c->models.Resolve("local/other");
+  ASSERT_TRUE(other.ok());
+  EXPECT_EQ((*other)->input_micro_usd_per_mtok, 3000000);
+  EXPECT_EQ((*other)->output_micro_usd_per_mtok, 12345678);
+  EXPECT_EQ(c->models.entries().size(), llm::DefaultModelCatalog().entries().size() + 2);
+}
+
+TEST_F(ConfigTest, BadPricesAreRefused) {
+  ExpectInvalid(LoadText("[models.\"m\"]\ninput_price_per_mtok = \"-1\"\n"),
+                "models.\"m\".input_price_per_mtok");
+  ExpectInvalid(LoadText("[models.\"m\"]\ninput_price_per_mtok = -0.5\n"),
+                "models.\"m\".input_price_per_mtok");
+  ExpectInvalid(LoadText("[models.\"m\"]\ninput_price_per_mtok = \"0.0000001\"\n"),
+                "more than 6 decimals");
+  ExpectInvalid(LoadText("[models.\"m\"]\ninput_price_per_mtok = true\n"),
+                "must be a dollar amount");
+  ExpectInvalid(LoadText("[models.\"m\"]\ninput_price_per_mtok = inf\n"),
+                "models.\"m\".input_price_per_mtok");
+  ExpectInvalid(LoadText("[models.\"m\"]\ncontext_window = 0\n"), "context_window");
+}
+
+TEST_F(ConfigTest, ModelTableOverridesOnlyTheKeysItSets) {
+  auto c = LoadText(R"(
+[models."kortix/basic"]
+input_price_per_mtok = "1.25"
+)");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  auto basic = c->models.Resolve("kortix/basic");
+  ASSERT_TRUE(basic.ok());
+  EXPECT_EQ((*basic)->input_micro_usd_per_mtok, 1250000);
+  EXPECT_EQ((*basic)->tiers, (std::vector<std::string>{"pro", "enterprise"}));
+  EXPECT_EQ((*basic)->upstream, "echo");
+  EXPECT_EQ(c->models.entries().size(), llm::DefaultModelCatalog().entries().size());
+}
+
+TEST_F(ConfigTest, ProviderWithoutUpstreamIsRefused) {
+  ExpectInvalid(LoadText("[models.\"kortix/basic\"]\nprovider = \"openai\"\n"),
+                "upstream is required when provider is set");
+  auto c = LoadText(
+      "[models.\"kortix/basic\"]\nprovider = \"openai\"\nupstream = \"gpt-4o-mini\"\n");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ((*c->models.Resolve("kortix/basic"))->upstream, "gpt-4o-mini");
+}
+
+TEST_F(ConfigTest, DuplicateModelNamesOrAliasesAreRefused) {
+  ExpectInvalid(LoadText("[models.\"m\"]\naliases = [\"kortix/basic\"]\n"),
+                "'kortix/basic' is used by both");
+  ExpectInvalid(LoadText("[models.\"m\"]\naliases = [\"openai/gpt-5-nano\"]\n"),
+                "'openai/gpt-5-nano' is used by both");
+  ExpectInvalid(LoadText("[models.\"m\"]\naliases = [\"\"]\n"), "aliases must not be empty");
+}
+
+TEST_F(ConfigTest, DefaultModelMayBeACustomModel) {
+  auto c = LoadText("[models]\ndefault = \"local/llama\"\n[models.\"local/llama\"]\n");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->default_model, "local/llama");
+}
+
+TEST(ParseMicroUsd, ParsesDecimalDollarsExactly) {
+  EXPECT_EQ(*ParseMicroUsd("0.05"), 50000);
+  EXPECT_EQ(*ParseMicroUsd("3"), 3000000);
+  EXPECT_EQ(*ParseMicroUsd("3.00"), 3000000);
+  EXPECT_EQ(*ParseMicroUsd("0.000001"), 1);
+  EXPECT_EQ(*ParseMicroUsd("12.500000000"), 12500000);
+  EXPECT_EQ(*ParseMicroUsd("0"), 0);
+  EXPECT_EQ(*ParseMicroUsd("007.1"), 7100000);
+  EXPECT_EQ(*ParseMicroUsd("9000000000000"), 9000000000000000000);
+}
+
+TEST(ParseMicroUsd, RefusesAnythingElse) {
+  for (const char* s : {"", ".5", "5.", "-1", "+1", " 1", "1 ", "1e3", "1,5", "0x10", "1.0000001",
+                        "9000000000000.000001", "9000000000001", "99999999999999999999999",
+                        "nan", "inf"}) {
+    auto r = ParseMicroUsd(s);
+    EXPECT_FALSE(r.ok()) << s;
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << s;
+  }
+}
+
+TEST_F(ConfigTest, JwtSecretIsCreatedOnceWithMode0600AndReused) {
+  const std::string data_dir = (dir_ / "nested" / "data").string();
+  auto first = LoadOrCreateJwtSecret(data_dir);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_EQ(first->size(), 64u);
+  EXPECT_EQ(first->find_first_not_of("0123456789abcdef"), std::string::npos);
+
+  struct stat st {};
+  ASSERT_EQ(::stat((fs::path(data_dir) / "jwt_secret").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+
+  auto second = LoadOrCreateJwtSecret(data_dir);
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  EXPECT_EQ(*second, *first);
+
+  auto other = LoadOrCreateJwtSecret((dir_ / "other").string());
+  ASSERT_TRUE(other.ok());
+  EXPECT_NE(*other, *first);
+}
+
+TEST_F(ConfigTest, JwtSecretFileWrittenByHandIsTrimmed) {
+  WriteFile("jwt_secret", "my-own-secret\n");
+  auto s = LoadOrCreateJwtSecret(dir_.string());
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(*s, "my-own-secret");
+}
+
+TEST_F(ConfigTest, EmptyJwtSecretFileIsRefused) {
+  WriteFile("jwt_secret", "\n");
+  auto s = LoadOrCreateJwtSecret(dir_.string());
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(s.status().message().find("is empty"), std::string::npos);
+}
+
+TEST_F(ConfigTest, DataDirThatIsAFileIsRefused) {
+  const std::string file = WriteFile("not_a_dir", "x");
+  auto s = LoadOrCreateJwtSecret(file);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(s.status().message().find(file), std::string::npos);
+}
+
+}  // namespace
+}  // namespace agentd::app
