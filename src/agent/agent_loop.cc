@@ -118,10 +118,8 @@ boost::asio::awaitable<llm::ChatMessage> RunToolCall(ToolRegistry& tools, RunIo&
       {"result",
        {{"success", result.success}, {"output", result.output}, {"error", result.error}}}};
   const std::string message_id = io.SaveMessage("tool", content, metadata);
-  io.Emit({{"type", "tool"},
-           {"message_id", message_id},
-           {"content", content},
-           {"metadata", metadata}});
+  io.Emit(
+      {{"type", "tool"}, {"message_id", message_id}, {"content", content}, {"metadata", metadata}});
   io.Emit({{"type", result.success ? "tool_completed" : "tool_failed"},
            {"tool_call_id", call.id},
            {"function_name", call.name}});

@@ -440,6 +440,9 @@ Result<int64_t> ParseMicroUsd(std::string_view dollars) {
   for (size_t i = 0; i < kDecimals; ++i) {
     micro = micro * 10 + (i < frac.size() ? frac[i] - '0' : 0);
   }
+  if (micro > static_cast<int64_t>(kMaxWholeDollars) * 1'000'000) {
+    return InvalidArgument("'" + std::string(dollars) + "' is too large");
+  }
   return micro;
 }
 

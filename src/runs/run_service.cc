@@ -114,7 +114,9 @@ class RunService::ActiveRun final : public agent::RunIo,
     w.run_id = ids_.run_id;
     w.finish = std::move(finish);
     std::vector<bus::EventPtr> published;
+    const std::string now = IsoTime(NowMillis());
     for (auto& e : events) {
+      if (!e.contains("timestamp")) e["timestamp"] = now;
       const int64_t seq = ++last_seq_;
       e["_event_id"] = std::to_string(seq);
       auto ev = std::make_shared<bus::Event>();

@@ -85,7 +85,7 @@ AgentConfig TestConfig() {
 }
 
 Result<AgentOutcome> RunToEnd(llm::LlmClient& model, ToolRegistry& tools, RunIo& io,
-                         const AgentConfig& config, std::vector<llm::ChatMessage> history) {
+                              const AgentConfig& config, std::vector<llm::ChatMessage> history) {
   asio::io_context ctx;
   std::optional<Result<AgentOutcome>> out;
   asio::co_spawn(
@@ -111,16 +111,14 @@ TEST(RunAgent, PlainPromptEmitsStartChunksCompleteAndEnd) {
   EXPECT_EQ(outcome->usage.completion_tokens, 3);
 
   ASSERT_EQ(io.Types(), (std::vector<std::string>{"llm_response_start", "assistant", "assistant",
-                                                   "assistant", "assistant",
-                                                   "llm_response_end"}));
+                                                  "assistant", "assistant", "llm_response_end"}));
   const json& start = io.events[0];
   EXPECT_TRUE(IsUuid(start.at("llm_response_id").get<std::string>()));
   EXPECT_EQ(start.at("model"), "builtin/echo");
   EXPECT_EQ(start.at("step"), 1);
-  EXPECT_EQ(io.events[1],
-            json({{"type", "assistant"},
-                  {"content", {{"role", "assistant"}, {"content", "hello"}}},
-                  {"metadata", {{"stream_status", "chunk"}}}}));
+  EXPECT_EQ(io.events[1], json({{"type", "assistant"},
+                                {"content", {{"role", "assistant"}, {"content", "hello"}}},
+                                {"metadata", {{"stream_status", "chunk"}}}}));
   EXPECT_EQ(io.events[2].at("content").at("content"), " big");
   EXPECT_EQ(io.events[3].at("content").at("content"), " world");
   EXPECT_EQ(io.events[4],
@@ -128,11 +126,12 @@ TEST(RunAgent, PlainPromptEmitsStartChunksCompleteAndEnd) {
                   {"message_id", "msg-1"},
                   {"content", {{"role", "assistant"}, {"content", "hello big world"}}},
                   {"metadata", {{"stream_status", "complete"}}}}));
-  EXPECT_EQ(io.events[5],
-            json({{"type", "llm_response_end"},
-                  {"llm_response_id", start.at("llm_response_id")},
-                  {"model", "builtin/echo"},
-                  {"usage", {{"prompt_tokens", 3}, {"completion_tokens", 3}, {"total_tokens", 6}}}}));
+  EXPECT_EQ(
+      io.events[5],
+      json({{"type", "llm_response_end"},
+            {"llm_response_id", start.at("llm_response_id")},
+            {"model", "builtin/echo"},
+            {"usage", {{"prompt_tokens", 3}, {"completion_tokens", 3}, {"total_tokens", 6}}}}));
 
   ASSERT_EQ(io.saved.size(), 1u);
   EXPECT_EQ(io.saved[0].type, "assistant");
@@ -145,15 +144,14 @@ TEST(RunAgent, UnknownToolFailsThenSecondStepContinues) {
   auto tools = NewEmptyToolRegistry();
   RecordingRunIo io;
   auto outcome = RunToEnd(*echo, *tools, io, TestConfig(),
-                     UserHistory("/tool search {\"q\":\"x\"}\nfound it"));
+                          UserHistory("/tool search {\"q\":\"x\"}\nfound it"));
   ASSERT_TRUE(outcome.ok()) << outcome.status().ToString();
   EXPECT_EQ(outcome->reason, "completed");
 
   ASSERT_EQ(io.Types(),
             (std::vector<std::string>{"llm_response_start", "assistant", "llm_response_end",
-                                      "tool_started", "tool", "tool_failed",
-                                      "llm_response_start", "assistant", "assistant", "assistant",
-                                      "llm_response_end"}));
+                                      "tool_started", "tool", "tool_failed", "llm_response_start",
+                                      "assistant", "assistant", "assistant", "llm_response_end"}));
   const json expected_call = {{"id", "call_1_0"},
                               {"type", "function"},
                               {"function", {{"name", "search"}, {"arguments", "{\"q\":\"x\"}"}}}};
@@ -174,9 +172,9 @@ TEST(RunAgent, UnknownToolFailsThenSecondStepContinues) {
                   {"metadata",
                    {{"result",
                      {{"success", false}, {"output", ""}, {"error", "Unknown tool: search"}}}}}}));
-  EXPECT_EQ(io.events[5], json({{"type", "tool_failed"},
-                                {"tool_call_id", "call_1_0"},
-                                {"function_name", "search"}}));
+  EXPECT_EQ(
+      io.events[5],
+      json({{"type", "tool_failed"}, {"tool_call_id", "call_1_0"}, {"function_name", "search"}}));
   EXPECT_EQ(io.events[6].at("step"), 2);
   EXPECT_NE(io.events[6].at("llm_response_id"), io.events[0].at("llm_response_id"));
   EXPECT_EQ(io.events[9].at("content").at("content"), "found it");

@@ -14,9 +14,12 @@ namespace {
 
 namespace fs = std::filesystem;
 
+using Vars = std::map<std::string, std::string>;
+
 class FakeEnv {
  public:
-  FakeEnv(std::map<std::string, std::string> vars = {}) : vars_(std::move(vars)) {}  // NOLINT
+  FakeEnv() = default;
+  explicit FakeEnv(Vars vars) : vars_(std::move(vars)) {}
   EnvLookup lookup() const {
     return [this](const char* name) -> const char* {
       auto it = vars_.find(name);
@@ -25,7 +28,7 @@ class FakeEnv {
   }
 
  private:
-  std::map<std::string, std::string> vars_;
+  Vars vars_;
 };
 
 class ConfigTest : public ::testing::Test {
@@ -215,8 +218,8 @@ TEST_F(ConfigTest, BadPortIsRefused) {
   ExpectInvalid(LoadText("[server]\nport = -1\n"), "server.port");
   ExpectInvalid(LoadText("[server]\nport = \"8000\"\n"), "server.port must be an integer");
   ExpectInvalid(LoadText("[server]\nport = 99999999999\n"), "server.port is out of range");
-  ExpectInvalid(LoadText("", FakeEnv({{"AGENTD_PORT", "80x"}})), "AGENTD_PORT must be an integer");
-  ExpectInvalid(LoadText("", FakeEnv({{"AGENTD_PORT", "99999"}})), "server.port");
+  ExpectInvalid(LoadText("", FakeEnv(Vars{{"AGENTD_PORT", "80x"}})), "AGENTD_PORT must be an integer");
+  ExpectInvalid(LoadText("", FakeEnv(Vars{{"AGENTD_PORT", "99999"}})), "server.port");
   FakeEnv env;
   ExpectInvalid(LoadConfig(std::nullopt, 65536, std::nullopt, env.lookup()), "server.port");
   ExpectInvalid(LoadConfig(std::nullopt, std::nullopt, std::string(), env.lookup()),

@@ -193,7 +193,7 @@ TEST(EchoLlmClient, UsageCountsPromptWordsAndCompletionWords) {
   request.messages = {Msg("system", "You are helpful"), Msg("user", "one two\n/tool t {}")};
   auto r = RunStream(*client, request, sink);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
-  EXPECT_EQ(r->usage.prompt_tokens, 3 + 5);     // "/tool", "t" and "{}" are words too
+  EXPECT_EQ(r->usage.prompt_tokens, 3 + 5);      // "/tool", "t" and "{}" are words too
   EXPECT_EQ(r->usage.completion_tokens, 2 + 1);  // two words, one tool call
 }
 
@@ -242,7 +242,8 @@ TEST(EchoLlmClient, CancelledSleepReturnsCancelledStatus) {
       ctx, [&]() -> asio::awaitable<void> { out.emplace(co_await client->Stream(request, sink)); },
       asio::bind_cancellation_slot(signal.slot(), Rethrow));
   asio::steady_timer stop(ctx, 20ms);
-  stop.async_wait([&](boost::system::error_code) { signal.emit(asio::cancellation_type::terminal); });
+  stop.async_wait(
+      [&](boost::system::error_code) { signal.emit(asio::cancellation_type::terminal); });
   const auto start = std::chrono::steady_clock::now();
   ctx.run();
   EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);

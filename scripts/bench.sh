@@ -1,0 +1,199 @@
+#!/usr/bin/env bash
+# Runs the benchmark scenarios of docs/benchmarks.md against a local agentd and prints the
+# figures: builds Release into build-bench/, starts `agentd serve` on a fresh temp data dir
+# (a fresh server and data dir again for each streams size, so its RSS baseline is clean),
+# drives it over loopback with build-bench/http_bench, prints a table, stops the server and
+# removes the temp dir. Whole run: about 2 minutes.
+#
+# Environment (all optional):
+#   BUILD_DIR=build-bench       build directory
+#   BENCH_STREAMS="1000 10000"  concurrent SSE client counts for the streams scenario
+#   BENCH_DURATION=5            seconds per saturate phase (/health, then /agent/start)
+#   BENCH_STEADY_S=10           seconds of the open-loop steady scenario
+#   BENCH_STEADY_RATE=200       starts/s of the steady scenario
+#   BENCH_STOP_RUNS=200         runs of the stop scenario
+#   BENCH_CLIENT_THREADS=1      client io threads (saturate, streams)
+#   BENCH_IO_THREADS=0          server [server] io_threads (0 = one per hardware thread)
+#   BENCH_SKIP_BUILD=1          use the binaries already in BUILD_DIR
+#   BENCH_ONLY="saturate steady stop streams"   subset of scenarios to run
+#   BENCH_OUT=FILE              also append the raw output here
+#   BENCH_WRK=0                 skip the wrk cross-check of the saturate scenario
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BUILD_DIR=${BUILD_DIR:-build-bench}
+STREAMS=${BENCH_STREAMS:-"1000 10000"}
+DURATION=${BENCH_DURATION:-5}
+STEADY_S=${BENCH_STEADY_S:-10}
+STEADY_RATE=${BENCH_STEADY_RATE:-200}
+STOP_RUNS=${BENCH_STOP_RUNS:-200}
+CLIENT_THREADS=${BENCH_CLIENT_THREADS:-1}
+IO_THREADS=${BENCH_IO_THREADS:-0}
+ONLY=${BENCH_ONLY:-"saturate steady stop streams"}
+
+if [[ -z "${BENCH_SKIP_BUILD:-}" ]]; then
+  cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+  cmake --build "$BUILD_DIR" --target agentd http_bench
+fi
+AGENTD=$BUILD_DIR/agentd
+BENCH=$BUILD_DIR/http_bench
+[[ -x $AGENTD && -x $BENCH ]] || { echo "bench.sh: missing $AGENTD or $BENCH" >&2; exit 1; }
+
+# 10,000 streams need 10,000+ sockets in each process.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+if (( $(ulimit -n) < 10100 )); then
+  echo "bench.sh: warning: ulimit -n is $(ulimit -n); 10,000 streams need more" >&2
+fi
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/agentd-bench.XXXXXX")
+FIGURES=$WORK/figures
+: >"$FIGURES"
+SERVER_PID=""
+PORT=""
+AGENTD_JWT_SECRET=$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')
+export AGENTD_JWT_SECRET
+
+stop_server() {
+  [[ -n "$SERVER_PID" ]] || return 0
+  kill -TERM "$SERVER_PID" 2>/dev/null || true
+  for _ in $(seq 1 100); do
+    kill -0 "$SERVER_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$SERVER_PID" 2>/dev/null; then
+    echo "bench.sh: server $SERVER_PID ignored SIGTERM for 10 s; killing it" >&2
+    kill -KILL "$SERVER_PID" 2>/dev/null || true
+  fi
+  wait "$SERVER_PID" 2>/dev/null || true
+  SERVER_PID=""
+}
+cleanup() {
+  stop_server
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# start_server NAME: fresh data dir $WORK/NAME; sets SERVER_PID and PORT.
+start_server() {
+  local name=$1 dir=$WORK/$1
+  mkdir -p "$dir"
+  cat >"$dir.toml" <<EOF
+[server]
+io_threads = $IO_THREADS
+EOF
+  "$AGENTD" serve --port 0 --data-dir "$dir/data" --config "$dir.toml" \
+    >"$dir.stdout" 2>"$dir.stderr" &
+  SERVER_PID=$!
+  for _ in $(seq 1 100); do
+    PORT=$(sed -n 's#^agentd listening on http://[^:]*:\([0-9]*\).*#\1#p' "$dir.stdout")
+    [[ -n "$PORT" ]] && break
+    kill -0 "$SERVER_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  if [[ -z "$PORT" ]]; then
+    echo "bench.sh: server did not start:" >&2
+    cat "$dir.stdout" "$dir.stderr" >&2
+    exit 1
+  fi
+  echo "-- server $name: pid $SERVER_PID, port $PORT, data dir $dir/data"
+}
+
+# run PREFIX SCENARIO ARGS...: runs one scenario, shows its output, keeps its figures.
+run() {
+  local prefix=$1
+  shift
+  local out=$WORK/out.$prefix
+  local rc=0
+  "$BENCH" "$@" --port "$PORT" --server-pid "$SERVER_PID" | tee "$out" || rc=$?
+  sed -n "s/^FIGURE /$prefix /p" "$out" >>"$FIGURES"
+  if [[ -n "${BENCH_OUT:-}" ]]; then cat "$out" >>"$BENCH_OUT"; fi
+  (( rc == 0 )) || echo "   ($1: some requests failed, exit $rc)"
+  "$BENCH" quiet --server-pid "$SERVER_PID" --max-seconds 20 || true
+}
+
+wants() { [[ " $ONLY " == *" $1 "* ]]; }
+
+echo "== machine: $(nproc) cores, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1);" \
+  "load average $(cut -d' ' -f1-3 /proc/loadavg)"
+T0=$SECONDS
+if wants saturate || wants steady || wants stop; then
+  start_server main
+  if wants saturate; then
+    run sat saturate --conns 64 --users 1000 --duration "$DURATION" --requests 200000 \
+      --threads "$CLIENT_THREADS"
+    if [[ "${BENCH_WRK:-1}" != 0 ]] && command -v wrk >/dev/null; then
+      # Cross-check with an independent client (wrk: C, one thread, 64 connections).
+      "$BENCH" tokens --users 1000 >"$WORK/tokens.txt"
+      for what in health start; do
+        echo "== wrk: $what, 64 connections, 3 s"
+        if [[ $what == health ]]; then
+          wrk -t1 -c64 -d3s "http://127.0.0.1:$PORT/health" | tee "$WORK/wrk.$what"
+        else
+          wrk -t1 -c64 -d3s -s bench/wrk_start.lua "http://127.0.0.1:$PORT" -- "$WORK/tokens.txt" \
+            | tee "$WORK/wrk.$what"
+        fi
+        awk -v k="${what}_per_s" '/^Requests\/sec:/ { print "wrk", k, $2 }' "$WORK/wrk.$what" >>"$FIGURES"
+        "$BENCH" quiet --server-pid "$SERVER_PID" --max-seconds 20 || true
+      done
+    fi
+  fi
+  if wants steady; then
+    run steady steady --rate "$STEADY_RATE" --duration "$STEADY_S" --users 1000
+  fi
+  if wants stop; then
+    run stop stop --runs "$STOP_RUNS"
+  fi
+  stop_server
+fi
+if wants streams; then
+  for s in $STREAMS; do
+    start_server "streams$s"
+    run "s$s" streams --streams "$s" --threads "$CLIENT_THREADS" --lines 51 --interval 200
+    stop_server
+  done
+fi
+
+# ---- table
+fig() { awk -v p="$1" -v k="$2" '$1 == p && $2 == k { print $3 }' "$FIGURES" | tail -1; }
+row() {  # label value unit target verdict
+  printf '| %-44s | %14s | %-12s | %-7s |\n' "$1" "$2" "$3" "$4"
+}
+fmt() { [[ -n "$1" ]] && printf "%.${2:-1}f" "$1" || printf 'n/a'; }
+verdict() {  # value op limit
+  [[ -n "$1" ]] || { echo "n/a"; return; }
+  awk -v v="$1" -v l="$3" -v op="$2" 'BEGIN {
+    ok = (op == ">=") ? v >= l : v < l; print ok ? "met" : "MISSED" }'
+}
+
+echo
+echo "== figures ($(( SECONDS - T0 )) s; load average now $(cut -d' ' -f1-3 /proc/loadavg))"
+printf '| %-44s | %14s | %-12s | %-7s |\n' "figure" "value" "target" "result"
+printf '|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..46})" "$(printf -- '-%.0s' {1..16})" \
+  "$(printf -- '-%.0s' {1..14})" "$(printf -- '-%.0s' {1..9})"
+if wants saturate; then
+  v=$(fig sat start_per_s); row "1. starts/s, saturated (64 conns, 1000 users)" "$(fmt "$v" 0)" ">= 2000" "$(verdict "$v" ">=" 2000)"
+  v=$(fig sat health_per_s); row "1. GET /health/s, same client (ceiling)" "$(fmt "$v" 0)" "" ""
+  v=$(fig sat start_health_ratio_pct); row "1. starts/s as % of /health/s" "$(fmt "$v" 1)" ">= 10" "$(verdict "$v" ">=" 10)"
+  v=$(fig wrk start_per_s); row "1. starts/s, wrk -t1 -c64 (cross-check)" "$(fmt "$v" 0)" "" ""
+  v=$(fig wrk health_per_s); row "1. GET /health/s, wrk -t1 -c64 (cross-check)" "$(fmt "$v" 0)" "" ""
+  v=$(fig sat start_p99_ms); row "1. start latency p99 at saturation, ms" "$(fmt "$v" 1)" "" ""
+fi
+if wants steady; then
+  v=$(fig steady steady_p50_ms); row "2. start p50 at ${STEADY_RATE}/s open loop, ms" "$(fmt "$v" 2)" "" ""
+  v=$(fig steady steady_p99_ms); row "2. start p99 at ${STEADY_RATE}/s open loop, ms" "$(fmt "$v" 2)" "< 5" "$(verdict "$v" "<" 5)"
+fi
+if wants streams; then
+  for s in $STREAMS; do
+    v=$(fig "s$s" streams_open); row "3. streams open ($s wanted)" "$(fmt "$v" 0)" "$s" "$(verdict "$v" ">=" "$s")"
+    v=$(fig "s$s" streams_events_per_s); row "3. events/s delivered, $s streams" "$(fmt "$v" 0)" "" ""
+    v=$(fig "s$s" streams_content_delay_p50_ms); row "3. event delay p50, $s streams, ms" "$(fmt "$v" 1)" "" ""
+    v=$(fig "s$s" streams_content_delay_p99_ms); row "3. event delay p99, $s streams, ms" "$(fmt "$v" 1)" "" ""
+    v=$(fig "s$s" streams_rss_per_stream_kib); row "3. server RSS per open stream, $s, KiB" "$(fmt "$v" 1)" "< 30" "$(verdict "$v" "<" 30)"
+    v=$(fig "s$s" streams_rss_peak_per_stream_kib); row "3. same, at peak RSS, $s, KiB" "$(fmt "$v" 1)" "" ""
+  done
+fi
+if wants stop; then
+  v=$(fig stop stop_event_p50_ms); row "4. stop -> terminal event p50, ms" "$(fmt "$v" 2)" "" ""
+  v=$(fig stop stop_event_p99_ms); row "4. stop -> terminal event p99, ms" "$(fmt "$v" 2)" "< 50" "$(verdict "$v" "<" 50)"
+fi
