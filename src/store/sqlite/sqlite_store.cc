@@ -29,6 +29,11 @@ class WriteJob {
 namespace {
 
 constexpr int kBusyTimeoutMs = 5000;
+// A backlog is committed in transactions of at most this many jobs: a transaction that outgrows
+// the page cache spills and re-reads pages (measured: 100k queued 1-event writes ran ~1.5-2x
+// faster in chunks of 1000 than in one transaction), and the first job of a long backlog gets
+// its `done` without waiting for the whole backlog.
+constexpr size_t kMaxJobsPerTransaction = 1000;
 
 // ---- SQL: connection setup and transactions ----
 
@@ -563,14 +568,15 @@ Status ApplyInSavepoint(Db& db, WriteJob& job, Status& result) {
 
 size_t SqliteStore::RunTransaction(std::vector<std::unique_ptr<WriteJob>>& batch, size_t begin) {
   Db& db = *write_db_;
+  const size_t end = std::min(batch.size(), begin + kMaxJobsPerTransaction);
   transactions_.fetch_add(1, std::memory_order_relaxed);
   if (Status s = db.Run(kBegin); !s.ok()) {
     RollbackIfOpen(db);
-    jobs_.fetch_add(batch.size() - begin, std::memory_order_relaxed);
-    for (size_t i = begin; i < batch.size(); ++i) batch[i]->Complete(s);
-    return batch.size();
+    jobs_.fetch_add(end - begin, std::memory_order_relaxed);
+    for (size_t i = begin; i < end; ++i) batch[i]->Complete(s);
+    return end;
   }
-  for (size_t i = begin; i < batch.size(); ++i) {
+  for (size_t i = begin; i < end; ++i) {
     if (Status txn = ApplyInSavepoint(db, *batch[i], job_results_[i]); !txn.ok()) {
       // Everything this transaction did is lost; the jobs after `i` get a new one.
       RollbackIfOpen(db);
@@ -581,11 +587,11 @@ size_t SqliteStore::RunTransaction(std::vector<std::unique_ptr<WriteJob>>& batch
   }
   Status commit = db.Run(kCommit);
   if (!commit.ok()) RollbackIfOpen(db);
-  jobs_.fetch_add(batch.size() - begin, std::memory_order_relaxed);
-  for (size_t i = begin; i < batch.size(); ++i) {
+  jobs_.fetch_add(end - begin, std::memory_order_relaxed);
+  for (size_t i = begin; i < end; ++i) {
     batch[i]->Complete(commit.ok() ? std::move(job_results_[i]) : commit);
   }
-  return batch.size();
+  return end;
 }
 
 SqliteStore::WriterStats SqliteStore::WriterStatsForTesting() const {

@@ -1,8 +1,9 @@
 // SqliteStore: the embedded Store, one SQLite file in WAL mode. Only app/ creates it.
 // One writer thread owns the write connection and group-commits every queued write (see
-// store.h); reads use a small pool of read-only connections, so they run while the writer
-// writes. Thread safety: all methods, from any thread. Lifetime: the destructor completes every
-// queued write (calling its `done`), then joins the writer; no read may be in progress then.
+// store.h; a backlog of more than 1000 writes is committed 1000 at a time). Reads use a small
+// pool of read-only connections, so they run while the writer writes.
+// Thread safety: all methods, from any thread. Lifetime: the destructor completes every queued
+// write (calling its `done`), then joins the writer; no read may be in progress then.
 // Durability: with synchronous=NORMAL (default) a process crash loses nothing committed; a
 // power loss may lose the last commits. Use "FULL" to survive that too, at some write cost.
 #pragma once
@@ -73,8 +74,8 @@ class SqliteStore final : public Store {
 
   void Enqueue(std::unique_ptr<WriteJob> job);
   void WriterLoop();
-  // Runs jobs [begin, end of batch) in one transaction, completes those it finished and returns
-  // the index of the first job it did not run (a broken transaction ends early).
+  // Runs jobs from `begin` (at most kMaxJobsPerTransaction) in one transaction, completes them
+  // and returns the index of the first job it did not run (a broken transaction ends early).
   size_t RunTransaction(std::vector<std::unique_ptr<WriteJob>>& batch, size_t begin);
 
   class ReadLease;
