@@ -65,7 +65,6 @@ TEST_F(AuthItest, EveryProtectedEndpointWithoutCredentialsIs401) {
       {"GET", "/thread/" + id + "/agent-runs"},
       {"GET", "/agent-runs/active"},
       {"GET", "/threads/" + id + "/messages"},
-      {"GET", "/limits"},
   };
   for (const auto& [method, path] : endpoints) {
     Response r = http.Request(method, path, {});

@@ -2,6 +2,8 @@
 // errors, body types, busy threads and model resolution.
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include "core/ids.h"
 #include "support/itest_api.h"
 
@@ -43,6 +45,68 @@ TEST_F(StartItest, NewThreadReturnsIdsRunningStatusAndContentLocation) {
   EXPECT_EQ(r.Header("Content-Location").value_or("<none>"),
             "/agent-run/" + j["agent_run_id"].get<std::string>() + "/stream");
   EXPECT_TRUE(EndsWithTerminal(a.Finish(j["agent_run_id"]), "completed"));
+}
+
+TEST_F(StartItest, ContentLocationIsTheStreamOfTheRun) {
+  Api a = NewUser();
+  Response r = a.Start({{"prompt", "follow the header"}});
+  ASSERT_EQ(r.status, 200) << r.body;
+  const std::string location = r.Header("Content-Location").value_or("");
+  ASSERT_FALSE(location.empty());
+  SseStream stream(a.http().base_url() + location, a.Auth());
+  const StreamResult s = ReadToEnd(stream, kStreamTimeout);
+  EXPECT_TRUE(EndsWithTerminal(s, "completed"));
+  EXPECT_TRUE(SeqsConsecutiveFrom(s.events, 1));
+}
+
+TEST_F(StartItest, EmitTimingIsIgnoredForOrdinaryUsers) {
+  Api a = NewUser();
+  Response r = a.Start({{"prompt", "timing"}}, {{"X-Emit-Timing", "true"}});
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_FALSE(r.Json().contains("timing")) << "timing is for super_admin only: " << r.body;
+  EXPECT_TRUE(EndsWithTerminal(a.Finish(r.Json()["agent_run_id"]), "completed"));
+}
+
+TEST_F(StartItest, BurstOfStartsNeverExceedsTheFreeConcurrencyLimit) {
+  Api a = NewUser();
+  constexpr int kStarts = 5;
+  std::vector<Response> replies(kStarts);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kStarts; ++i) {
+    threads.emplace_back([&, i] { replies[i] = a.Start({{"prompt", "/sleep 60000"}}); });
+  }
+  for (auto& t : threads) t.join();
+  std::vector<std::string> admitted;
+  std::string admitted_thread;
+  for (const Response& r : replies) {
+    if (r.status == 200) {
+      admitted.push_back(Str(r.Json()["agent_run_id"]));
+      admitted_thread = Str(r.Json()["thread_id"]);
+      continue;
+    }
+    EXPECT_EQ(r.status, 402) << r.body;
+    const auto d = DetailObject(r);
+    EXPECT_EQ(d.value("error_code", ""), "AGENT_RUN_LIMIT_EXCEEDED") << r.body;
+    EXPECT_EQ(d.value("limit", -1), 1) << r.body;
+    EXPECT_EQ(d.value("running_count", -1), 1) << r.body;
+  }
+  ASSERT_EQ(admitted.size(), 1u) << "free tier runs one at a time";
+  for (const Response& r : replies) {
+    if (r.status != 402) continue;
+    EXPECT_EQ(DetailObject(r).value("running_thread_ids", nlohmann::json()),
+              nlohmann::json::array({admitted_thread}))
+        << r.body;
+  }
+  Response active = a.Get("/agent-runs/active");
+  EXPECT_EQ(active.Json()["active_runs"].size(), 1u) << active.body;
+  for (const std::string& run : admitted) {
+    ASSERT_EQ(a.Stop(run).status, 200);
+    EXPECT_TRUE(EndsWithTerminal(a.Finish(run), "stopped"));
+  }
+  // The slot is free again the moment the terminal event was read.
+  Response next = a.Start({{"prompt", "after the burst"}});
+  ASSERT_EQ(next.status, 200) << next.body;
+  EXPECT_TRUE(EndsWithTerminal(a.Finish(next.Json()["agent_run_id"]), "completed"));
 }
 
 TEST_F(StartItest, RunIsVisibleToOtherEndpointsImmediatelyAfterTheReply) {

@@ -108,5 +108,37 @@ TEST_F(StopItest, StopOfAnUnknownRunIs404AndBadIdIs400) {
   EXPECT_EQ(bad.status, 400) << bad.body;
 }
 
+// A server with a short run timeout ([runs] run_timeout_ms).
+class RunTimeoutItest : public SharedServerTest {
+ protected:
+  static void SetUpTestSuite() {
+    AgentdProcess::Options options;
+    options.runs_extra = "run_timeout_ms = 300";
+    StartSharedServer(options);
+  }
+  static void TearDownTestSuite() { StopSharedServer(); }
+};
+
+TEST_F(RunTimeoutItest, RunPastItsTimeoutEndsWithATerminalStatus) {
+  Api a = NewUser();
+  const auto start = a.StartOk({{"prompt", "/sleep 60000"}});
+  const std::string run = start["agent_run_id"];
+  auto stream = a.OpenStream(run);
+  const StreamResult s = ReadToEnd(*stream, milliseconds(5000));
+  ASSERT_TRUE(s.ended) << "run_timeout_ms = 300 did not end a 60 s run within 5 s\n"
+                       << Describe(s.events);
+  ASSERT_FALSE(s.events.empty());
+  ASSERT_TRUE(IsTerminal(s.events.back())) << Describe(s.events);
+  const std::string status = s.events.back().json.value("status", "");
+  EXPECT_TRUE(status == "failed" || status == "stopped") << Describe(s.events);
+  EXPECT_TRUE(SeqsConsecutiveFrom(s.events, 1));
+  Response got = a.Get("/agent-run/" + run);
+  EXPECT_EQ(got.Json()["status"], status) << got.body;
+  // The slot was released with the terminal status.
+  Response next = a.Start({{"prompt", "quick one"}});
+  ASSERT_EQ(next.status, 200) << next.body;
+  EXPECT_TRUE(EndsWithTerminal(a.Finish(next.Json()["agent_run_id"]), "completed"));
+}
+
 }  // namespace
 }  // namespace agentd::testing

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <future>
@@ -654,6 +655,41 @@ TEST_F(SqliteStoreTest, FailingJobsInABatchDoNotRollBackTheOthers) {
   EXPECT_EQ(store_->GetRun(b.run_id)->status, RunStatus::kCompleted);
   EXPECT_EQ(store_->ListMessages(a.thread_id)->size(), 1u);
   EXPECT_EQ(store_->GetRun(fresh_run)->status, RunStatus::kRunning);
+}
+
+TEST_F(SqliteStoreTest, LongBacklogIsCommittedInChunksInSubmissionOrder) {
+  constexpr int kWrites = 2500;
+  const CreatedRun created = MustCreate(NewThreadRun(kAlice));
+  std::promise<void> writer_held;
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  store_->RenewLeases("nobody", 0, [&](Status) {
+    writer_held.set_value();
+    released.wait();
+  });
+  writer_held.get_future().wait();
+  const SqliteStore::WriterStats before = Sqlite().WriterStatsForTesting();
+
+  std::vector<int> order;  // appended on the writer thread only
+  std::latch all_done(kWrites);
+  for (int seq = 1; seq <= kWrites; ++seq) {
+    store_->CommitRunWrite(Events(created.run_id, seq, seq), [&, seq](Status s) {
+      EXPECT_OK(s);
+      order.push_back(seq);
+      all_done.count_down();
+    });
+  }
+  release.set_value();
+  all_done.wait();
+
+  const SqliteStore::WriterStats after = Sqlite().WriterStatsForTesting();
+  EXPECT_EQ(after.transactions - before.transactions, 3u);  // 1000 + 1000 + 500
+  EXPECT_EQ(after.jobs - before.jobs, static_cast<uint64_t>(kWrites));
+  ASSERT_EQ(order.size(), static_cast<size_t>(kWrites));
+  EXPECT_TRUE(std::is_sorted(order.begin(), order.end()));
+  Result<std::vector<Event>> events = store_->ReadEvents(created.run_id, 0, 10'000);
+  ASSERT_TRUE(events.ok());
+  EXPECT_EQ(events->size(), static_cast<size_t>(kWrites));
 }
 
 TEST_F(SqliteStoreTest, JobFailingAfterPartialWritesRollsBackOnlyItself) {

@@ -78,9 +78,11 @@ constexpr char kFinishRun[] =
 constexpr char kRenewLeases[] =
     "UPDATE agent_runs SET lease_expires_at = ?2 "
     "WHERE owner_instance = ?1 AND status = 'running'";
+// INDEXED BY: scan only the running runs (a partial index), never the whole history.
 constexpr char kSelectRunsToReap[] =
-    "SELECT run_id, last_seq FROM agent_runs WHERE status = 'running' "
-    "AND (?1 = '' OR owner_instance <> ?1 OR lease_expires_at < ?2) ORDER BY creation_order";
+    "SELECT run_id, last_seq FROM agent_runs INDEXED BY agent_runs_running_by_owner "
+    "WHERE status = 'running' AND (?1 = '' OR owner_instance <> ?1 OR lease_expires_at < ?2) "
+    "ORDER BY creation_order";
 constexpr char kFailReapedRun[] =
     "UPDATE agent_runs SET status = 'failed', error = ?2, completed_at = ?3, last_seq = ?4 "
     "WHERE run_id = ?1 AND status = 'running'";
