@@ -27,6 +27,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -67,6 +68,7 @@ struct Options {
   int64_t requests = 1000000;  // max requests per phase (saturate)
   double rate = 200;         // requests/s (steady)
   std::string prompt = "hello";
+  std::string phases = "health,start";  // saturate: which phases to run
   int streams = 1000;        // concurrent SSE clients (streams)
   int lines = 50;            // text lines per streamed run
   int words = 1;             // words per line
@@ -116,6 +118,7 @@ Options ParseArgs(int argc, char** argv) {
   take("requests", o.requests);
   take("rate", o.rate);
   take("prompt", o.prompt);
+  take("phases", o.phases);
   take("streams", o.streams);
   take("lines", o.lines);
   take("words", o.words);
@@ -202,13 +205,43 @@ double SelfCpuSeconds() {
          static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
-// CPU used by the server and by this client over a measured interval, in cores.
+struct ThreadSample {
+  double on_cpu_s = 0;   // seconds on a CPU
+  double wait_s = 0;     // seconds runnable but waiting for a CPU
+  double written_mb = 0; // bytes passed to write()/pwrite() (files; Asio's sendmsg is not counted)
+};
+
+// Per thread of `pid` (by thread id), from /proc/PID/task/TID/{schedstat,io}.
+std::map<int, ThreadSample> ThreadSamples(int pid) {
+  std::map<int, ThreadSample> out;
+  std::error_code ec;
+  for (const auto& entry :
+       std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
+    std::ifstream f(entry.path() / "schedstat");
+    unsigned long long on_cpu_ns = 0, wait_ns = 0;
+    if (!(f >> on_cpu_ns >> wait_ns)) continue;
+    ThreadSample& t = out[std::stoi(entry.path().filename().string())];
+    t.on_cpu_s = static_cast<double>(on_cpu_ns) / 1e9;
+    t.wait_s = static_cast<double>(wait_ns) / 1e9;
+    std::ifstream io(entry.path() / "io");
+    std::string key;
+    unsigned long long value = 0;
+    while (io >> key >> value) {
+      if (key == "wchar:") t.written_mb = static_cast<double>(value) / 1e6;
+    }
+  }
+  return out;
+}
+
+// CPU used by the server (in total and per thread) and by this client over a measured
+// interval, in cores; and how long the server's threads waited for a CPU (a busy machine).
 class CpuMeter {
  public:
   explicit CpuMeter(int server_pid) : pid_(server_pid) { Reset(); }
   void Reset() {
     t0_ = SteadyClock::now();
     server0_ = pid_ > 0 ? ProcCpuSeconds(pid_) : -1;
+    if (pid_ > 0) threads0_ = ThreadSamples(pid_);
     self0_ = SelfCpuSeconds();
   }
   void Print(const std::string& key) const {
@@ -216,9 +249,41 @@ class CpuMeter {
     const double self = (SelfCpuSeconds() - self0_) / wall;
     if (pid_ > 0) {
       const double server = (ProcCpuSeconds(pid_) - server0_) / wall;
-      std::printf("  cpu: server %.2f cores, client %.2f cores (of %u)\n", server, self,
-                  std::thread::hardware_concurrency());
+      struct T {
+        double cpu, wait, mb;
+        int tid;
+      };
+      std::vector<T> per_thread;
+      double total_wait = 0;
+      for (const auto& [tid, now] : ThreadSamples(pid_)) {
+        auto it = threads0_.find(tid);
+        const ThreadSample before = it == threads0_.end() ? ThreadSample{} : it->second;
+        per_thread.push_back({(now.on_cpu_s - before.on_cpu_s) / wall,
+                              (now.wait_s - before.wait_s) / wall,
+                              now.written_mb - before.written_mb, tid});
+        total_wait += per_thread.back().wait;
+      }
+      std::sort(per_thread.begin(), per_thread.end(),
+                [](const T& a, const T& b) { return a.cpu > b.cpu; });
+      std::string threads;
+      char buf[96];
+      for (size_t i = 0; i < per_thread.size() && i < 6; ++i) {
+        std::snprintf(buf, sizeof buf, "%s%d %.2f/%.2f", i ? ", " : "", per_thread[i].tid,
+                      per_thread[i].cpu, per_thread[i].wait);
+        threads += buf;
+        if (per_thread[i].mb >= 0.1) {
+          std::snprintf(buf, sizeof buf, " (wrote %.0f MB to files)", per_thread[i].mb);
+        } else {
+          buf[0] = 0;
+        }
+        threads += buf;
+      }
+      std::printf("  cpu: server %.2f cores, client %.2f cores (machine has %u); server threads "
+                  "(tid on-cpu/waiting-for-cpu, cores): %s\n",
+                  server, self, std::thread::hardware_concurrency(), threads.c_str());
       Figure(key + "_server_cpu_cores", server);
+      Figure(key + "_server_runq_wait_cores", total_wait);
+      if (!per_thread.empty()) Figure(key + "_server_busiest_thread_cores", per_thread[0].cpu);
     } else {
       std::printf("  cpu: client %.2f cores\n", self);
     }
@@ -229,6 +294,7 @@ class CpuMeter {
   int pid_;
   SteadyClock::time_point t0_;
   double server0_ = 0, self0_ = 0;
+  std::map<int, ThreadSample> threads0_;
 };
 
 void RaiseFdLimit() {
@@ -591,13 +657,20 @@ int Saturate(const Options& o) {
               "requests per phase, prompt \"%s\"\n",
               o.conns, o.users, o.threads, o.duration_s, static_cast<long long>(o.requests),
               o.prompt.c_str());
-  PhaseResult health = ClosedLoop(o, "GET /health", "health", {kHealthRequest});
-  // Let the server drain before the next phase.
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));
-  PhaseResult start = ClosedLoop(o, "POST /agent/start", "start", start_reqs);
-  const double ratio = health.rate > 0 ? start.rate / health.rate : 0;
-  std::printf("start/health ratio: %.1f%%\n", ratio * 100);
-  Figure("start_health_ratio_pct", ratio * 100);
+  PhaseResult health, start;
+  if (o.phases.find("health") != std::string::npos) {
+    health = ClosedLoop(o, "GET /health", "health", {kHealthRequest});
+    // Let the server drain before the next phase.
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+  if (o.phases.find("start") != std::string::npos) {
+    start = ClosedLoop(o, "POST /agent/start", "start", start_reqs);
+  }
+  if (health.rate > 0 && start.rate > 0) {
+    const double ratio = start.rate / health.rate;
+    std::printf("start/health ratio: %.1f%%\n", ratio * 100);
+    Figure("start_health_ratio_pct", ratio * 100);
+  }
   return start.failed == 0 && health.failed == 0 ? 0 : 1;
 }
 
@@ -701,6 +774,7 @@ struct StreamSlot {
   int64_t pings = 0;
   int64_t gaps = 0;        // seq not previous + 1
   int64_t last_seq = 0;
+  std::string run_id;
   std::string terminal;    // terminal status seen, if any
   std::string error;
   std::vector<float> delay_ms;  // live events: receipt - "timestamp"
@@ -732,9 +806,13 @@ int Streams(const Options& o) {
               ramp_budget, o.threads);
   std::vector<StreamSlot> slots(static_cast<size_t>(s));
   const int64_t rss_before = o.server_pid > 0 ? RssKb(o.server_pid) : -1;
-  std::atomic<int> next{0}, open{0}, ramp_failed{0};
-  std::atomic<int64_t> rss_all_open{-1}, rss_peak{-1};
-  std::atomic<int64_t> all_open_us{0};
+  std::atomic<int> next{0}, open{0}, ever_opened{0}, ramp_failed{0};
+  // RSS snapshot: when every stream is open, or when the content phase begins if the ramp is
+  // late (then with the streams open at that moment). Written by the sampler only.
+  std::mutex snap_mu;
+  int64_t snap_rss = -1, snap_open = 0, rss_peak = -1, ramp_done_us = 0;
+  int64_t rss_runs = -1, runs_started_us = 0;
+  bool snap_all_open = false;
   int64_t sync_us = 0;
   CpuMeter cpu(o.server_pid);
   const auto t0 = SteadyClock::now();
@@ -770,87 +848,128 @@ int Streams(const Options& o) {
       });
       if (!clean && slot.error.empty()) slot.error = "stream read error";
       slot.end_us = WallUs();
+      boost::system::error_code ignored;
+      conn->socket().close(ignored);
       --open;
       work.Done();
     };
 
-    // Ramp workers: start a run (own keep-alive connection), open its stream, hand it over.
-    const int parallel = std::min(o.ramp_parallel, s);
-    work.Add(parallel);
-    for (int w = 0; w < parallel; ++w) {
-      asio::co_spawn(
-          io,
-          [&]() -> asio::awaitable<void> {
-            auto ex = co_await asio::this_coro::executor;
-            auto api = std::make_unique<Conn>(ex);
-            bool api_ok = !co_await api->Connect(ep);
-            for (;;) {
-              const int i = next++;
-              if (i >= s) break;
-              StreamSlot& slot = slots[static_cast<size_t>(i)];
-              if (!api_ok) {
-                api = std::make_unique<Conn>(ex);
-                api_ok = !co_await api->Connect(ep);
-                if (!api_ok) {
-                  slot.error = "connect failed";
-                  ++ramp_failed;
-                  continue;
-                }
-              }
-              const int64_t stagger_us = int64_t{o.interval_ms} * 1000 * i / s;
-              const int64_t wait_ms = (sync_us + stagger_us - WallUs()) / 1000;
-              Reply r = co_await api->RoundTrip(
-                  StartRequest(tokens[static_cast<size_t>(i)], StreamPrompt(o, wait_ms)));
-              if (r.ec || !r.keep_alive) api_ok = false;
-              const std::string run_id = r.status == 200 ? RunIdOf(r.body) : "";
-              if (run_id.empty()) {
-                slot.error = "start: " + (r.ec ? r.ec.message()
-                                               : std::to_string(r.status) + " " + r.body);
-                ++ramp_failed;
-                continue;
-              }
-              auto conn = std::make_unique<Conn>(ex);
-              auto ec = co_await conn->Connect(ep);
-              if (!ec) ec = co_await conn->Send(StreamRequest(tokens[static_cast<size_t>(i)], run_id));
-              if (ec) {
-                slot.error = "stream connect: " + ec.message();
-                ++ramp_failed;
-                continue;
-              }
-              auto reader = std::make_unique<SseReader>(conn->socket(), conn->buffer());
-              const int status = co_await reader->ReadHeader();
-              slot.header_us = WallUs();
-              if (status != 200) {
-                slot.error = "stream status " + std::to_string(status);
-                ++ramp_failed;
-                continue;
-              }
-              ++open;
-              work.Add();
-              asio::co_spawn(ex, follow(i, std::move(conn), std::move(reader)), asio::detached);
+    // The ramp, in two phases so that the memory of a run and of a stream can be told apart:
+    // A) start every run (workers with their own keep-alive connection each), then
+    // B) open every run's stream and hand it to `follow`.
+    auto start_runs = [&]() -> asio::awaitable<void> {
+      auto ex = co_await asio::this_coro::executor;
+      std::unique_ptr<Conn> api;
+      for (;;) {
+        const int i = next++;
+        if (i >= s) break;
+        StreamSlot& slot = slots[static_cast<size_t>(i)];
+        if (!api) {
+          api = std::make_unique<Conn>(ex);
+          if (co_await api->Connect(ep)) {
+            api.reset();
+            slot.error = "connect failed";
+            ++ramp_failed;
+            continue;
+          }
+        }
+        const int64_t stagger_us = int64_t{o.interval_ms} * 1000 * i / s;
+        const int64_t wait_ms = (sync_us + stagger_us - WallUs()) / 1000;
+        Reply r = co_await api->RoundTrip(
+            StartRequest(tokens[static_cast<size_t>(i)], StreamPrompt(o, wait_ms)));
+        if (r.ec || !r.keep_alive) api.reset();
+        slot.run_id = r.status == 200 ? RunIdOf(r.body) : "";
+        if (slot.run_id.empty()) {
+          slot.error =
+              "start: " + (r.ec ? r.ec.message() : std::to_string(r.status) + " " + r.body);
+          ++ramp_failed;
+        }
+      }
+    };
+    auto open_streams = [&]() -> asio::awaitable<void> {
+      auto ex = co_await asio::this_coro::executor;
+      for (;;) {
+        const int i = next++;
+        if (i >= s) break;
+        StreamSlot& slot = slots[static_cast<size_t>(i)];
+        if (slot.run_id.empty()) continue;
+        auto conn = std::make_unique<Conn>(ex);
+        auto ec = co_await conn->Connect(ep);
+        if (!ec) ec = co_await conn->Send(StreamRequest(tokens[static_cast<size_t>(i)], slot.run_id));
+        if (ec) {
+          slot.error = "stream connect: " + ec.message();
+          ++ramp_failed;
+          continue;
+        }
+        auto reader = std::make_unique<SseReader>(conn->socket(), conn->buffer());
+        const int status = co_await reader->ReadHeader();
+        slot.header_us = WallUs();
+        if (status != 200) {
+          slot.error = "stream status " + std::to_string(status);
+          ++ramp_failed;
+          continue;
+        }
+        ++open;
+        ++ever_opened;
+        work.Add();
+        asio::co_spawn(ex, follow(i, std::move(conn), std::move(reader)), asio::detached);
+      }
+    };
+    work.Add();
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+          auto ex = co_await asio::this_coro::executor;
+          asio::steady_timer timer(ex);
+          const int parallel = std::max(1, std::min(o.ramp_parallel, s));
+          for (int phase = 0; phase < 2; ++phase) {
+            next = 0;
+            std::atomic<int> running{parallel};
+            for (int w = 0; w < parallel; ++w) {
+              asio::co_spawn(ex, phase == 0 ? start_runs() : open_streams(),
+                             [&](std::exception_ptr) { --running; });
             }
-            work.Done();
-          },
-          asio::detached);
-    }
+            while (running.load() > 0) {
+              timer.expires_after(std::chrono::milliseconds(5));
+              co_await timer.async_wait(kTuple);
+            }
+            std::lock_guard lock(snap_mu);
+            if (phase == 0) {
+              runs_started_us = WallUs();
+              rss_runs = o.server_pid > 0 ? RssKb(o.server_pid) : -1;
+            } else {
+              ramp_done_us = WallUs();
+              if (snap_rss < 0) {
+                snap_all_open = true;
+                snap_rss = o.server_pid > 0 ? RssKb(o.server_pid) : -1;
+                snap_open = open.load();
+              }
+            }
+          }
+          work.Done();
+        },
+        asio::detached);
 
-    // RSS sampler: once every stream is open (or the ramp is over), then the peak meanwhile.
+    // RSS sampler: the peak; and a snapshot at the start of the content phase if the ramp is
+    // still going then.
     work.Add();
     asio::co_spawn(
         io,
         [&]() -> asio::awaitable<void> {
           asio::steady_timer timer(co_await asio::this_coro::executor);
-          bool ramp_done = false;
-          while (open.load() > 0 || !ramp_done) {
+          for (;;) {
+            {
+              std::lock_guard lock(snap_mu);
+              if (ramp_done_us > 0 && open.load() == 0) break;
+            }
             timer.expires_after(std::chrono::milliseconds(100));
             co_await timer.async_wait(kTuple);
-            if (o.server_pid <= 0) continue;
-            const int64_t rss = RssKb(o.server_pid);
-            rss_peak = std::max(rss_peak.load(), rss);
-            if (!ramp_done && next.load() >= s && open.load() + ramp_failed.load() >= s) {
-              ramp_done = true;
-              all_open_us = WallUs();
-              rss_all_open = rss;
+            const int64_t rss = o.server_pid > 0 ? RssKb(o.server_pid) : -1;
+            std::lock_guard lock(snap_mu);
+            rss_peak = std::max(rss_peak, rss);
+            if (snap_rss < 0 && ramp_done_us == 0 && WallUs() >= sync_us) {
+              snap_rss = rss;
+              snap_open = open.load();
             }
           }
           work.Done();
@@ -860,6 +979,7 @@ int Streams(const Options& o) {
     const double max_s = std::min(o.max_s, ramp_budget / 1000.0 + content_ms / 1000.0 + 60);
     if (!RunBounded(io, o.threads, max_s)) std::printf("  (hard deadline hit after %.0f s)\n", max_s);
   }
+  const int64_t stopped_us = WallUs();
   const double wall = Seconds(SteadyClock::now() - t0);
 
   // Merge.
@@ -887,46 +1007,77 @@ int Streams(const Options& o) {
                           sl.content_delay_ms.end());
     content_events += static_cast<int64_t>(sl.content_delay_ms.size());
   }
-  const int64_t opened = static_cast<int64_t>(s) - ramp_failed.load();
+  const int64_t opened = ever_opened.load();
+  const int64_t ramp_start_us = sync_us - int64_t{ramp_budget} * 1000;
   const double ramp_s =
-      all_open_us.load() > 0 ? static_cast<double>(all_open_us.load() - (sync_us - int64_t{ramp_budget} * 1000)) / 1e6 : NAN;
-  std::printf("  ramp: %lld/%d streams open after %.2f s (budget %.2f s)%s\n",
-              static_cast<long long>(opened), s, ramp_s, ramp_budget / 1000.0,
-              ramp_s > ramp_budget / 1000.0 ? "  ** ramp overran its budget: content phases overlap "
-                                              "the ramp **"
-                                            : "");
+      ramp_done_us > 0 ? static_cast<double>(ramp_done_us - ramp_start_us) / 1e6 : NAN;
+  if (ramp_done_us > 0) {
+    std::printf("  ramp: %lld/%d streams open after %.2f s (budget %.2f s)%s\n",
+                static_cast<long long>(opened), s, ramp_s, ramp_budget / 1000.0,
+                ramp_s > ramp_budget / 1000.0
+                    ? "  ** ramp overran its budget: content overlaps the ramp **"
+                    : "");
+  } else {
+    std::printf("  ramp: NOT FINISHED: %lld/%d streams ever opened, %d refused\n",
+                static_cast<long long>(opened), s, ramp_failed.load());
+  }
   for (const auto& [e, count] : errors) std::printf("  error x%d: %s\n", count, e.c_str());
   std::printf("  ends: %lld completed, %lld other terminal, %lld without terminal; %lld seq gaps; "
               "%lld pings\n",
               static_cast<long long>(completed), static_cast<long long>(other_terminal),
               static_cast<long long>(no_terminal), static_cast<long long>(gaps),
               static_cast<long long>(pings));
+  // Content phase: from the sync point to the last stream's end. Each run then sends its
+  // lines*words chunks plus the complete message, llm_response_end and the terminal status.
+  if (no_terminal > 0 || last_end_us == 0) last_end_us = std::max(last_end_us, stopped_us);
   const double content_s = static_cast<double>(last_end_us - sync_us) / 1e6;
   const double rate = content_s > 0 ? static_cast<double>(content_events) / content_s : 0;
-  const double expected = static_cast<double>(s) * o.words * 1000.0 / o.interval_ms;
-  std::printf("  events: %lld received (%lld live); content phase: %lld events in %.2f s = %.0f "
-              "events/s (offered ~%.0f/s while all runs are in their content phase)\n",
+  const int64_t expected = static_cast<int64_t>(s) * (int64_t{o.lines} * o.words + 3);
+  const double offered = static_cast<double>(s) * o.words * 1000.0 / o.interval_ms;
+  std::printf("  events: %lld received (%lld live); content phase: %lld of %lld expected events in "
+              "%.2f s = %.0f events/s delivered (chunks offered at ~%.0f/s)\n",
               static_cast<long long>(events), static_cast<long long>(live),
-              static_cast<long long>(content_events), content_s, rate, expected);
+              static_cast<long long>(content_events), static_cast<long long>(expected), content_s,
+              rate, offered);
   PrintLatency("delay creation->receipt, live events", delays, "streams_delay");
   PrintLatency("delay creation->receipt, content phase", content_delays, "streams_content_delay");
   if (o.server_pid > 0) {
-    const double per_open = opened > 0 ? static_cast<double>(rss_all_open - rss_before) / static_cast<double>(opened) : 0;
-    const double per_peak = opened > 0 ? static_cast<double>(rss_peak - rss_before) / static_cast<double>(opened) : 0;
-    std::printf("  server RSS: before %lld KiB, all streams open %lld KiB, peak %lld KiB -> "
-                "%.1f KiB per stream (all open), %.1f KiB per stream (peak)\n",
-                static_cast<long long>(rss_before), static_cast<long long>(rss_all_open.load()),
-                static_cast<long long>(rss_peak.load()), per_open, per_peak);
+    const int64_t started = s - std::count_if(slots.begin(), slots.end(),
+                                              [](const StreamSlot& x) { return x.run_id.empty(); });
+    const double per_open =
+        snap_open > 0 ? static_cast<double>(snap_rss - rss_before) / static_cast<double>(snap_open) : NAN;
+    const double per_peak =
+        opened > 0 ? static_cast<double>(rss_peak - rss_before) / static_cast<double>(opened) : NAN;
+    const double per_run =
+        started > 0 ? static_cast<double>(rss_runs - rss_before) / static_cast<double>(started) : NAN;
+    std::printf("  server RSS: before %lld KiB; %lld KiB with %lld runs started, no stream yet "
+                "(%.1f KiB per run, %.2f s after the ramp began)\n",
+                static_cast<long long>(rss_before), static_cast<long long>(rss_runs),
+                static_cast<long long>(started), per_run,
+                static_cast<double>(runs_started_us - ramp_start_us) / 1e6);
+    std::printf("  server RSS: %lld KiB with %lld streams open (%s); peak %lld KiB\n"
+                "  -> %.1f KiB per open stream with its run (%.1f KiB of it the stream), "
+                "%.1f KiB at peak\n",
+                static_cast<long long>(snap_rss), static_cast<long long>(snap_open),
+                snap_all_open ? "all open, before content" : "ramp unfinished at content start",
+                static_cast<long long>(rss_peak), per_open,
+                snap_all_open && started > 0
+                    ? static_cast<double>(snap_rss - rss_runs) / static_cast<double>(snap_open)
+                    : NAN,
+                per_peak);
+    Figure("streams_rss_per_run_kib", per_run);
     Figure("streams_rss_per_stream_kib", per_open);
     Figure("streams_rss_peak_per_stream_kib", per_peak);
     Figure("streams_rss_before_kib", static_cast<double>(rss_before));
-    Figure("streams_rss_peak_kib", static_cast<double>(rss_peak.load()));
+    Figure("streams_rss_peak_kib", static_cast<double>(rss_peak));
   }
   cpu.Print("streams");
   std::printf("  wall %.1f s\n", wall);
   Figure("streams_open", static_cast<double>(opened));
   Figure("streams_events_per_s", rate);
-  Figure("streams_offered_events_per_s", expected);
+  Figure("streams_offered_events_per_s", offered);
+  Figure("streams_content_events", static_cast<double>(content_events));
+  Figure("streams_expected_events", static_cast<double>(expected));
   Figure("streams_gaps", static_cast<double>(gaps));
   Figure("streams_completed", static_cast<double>(completed));
   Figure("streams_ramp_s", ramp_s);

@@ -4,6 +4,7 @@
 
 #include "api/dto.h"
 #include "core/ids.h"
+#include "core/json.h"
 
 namespace agentd::api {
 namespace {
@@ -61,6 +62,9 @@ boost::asio::awaitable<Result<nlohmann::json>> RunApi::StartRun(const auth::Prin
   }
   if (Present(form.mode) && !IsKnownMode(*form.mode)) {
     co_return InvalidArgument("Unknown mode: " + *form.mode);
+  }
+  for (const auto* text : {&form.prompt, &form.model_name, &form.mode}) {
+    if (*text && !IsValidUtf8(**text)) co_return InvalidArgument("Form fields must be UTF-8 text");
   }
   // 4. Agent and model. Custom agents arrive with the agent issue: none exist yet.
   if (Present(form.agent_id)) co_return NotFound("Agent not found");

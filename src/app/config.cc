@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <toml++/toml.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -13,8 +14,6 @@
 #include <type_traits>
 #include <utility>
 #include <variant>
-
-#include <toml++/toml.h>
 
 namespace agentd::app {
 namespace {
@@ -141,7 +140,8 @@ Result<int64_t> GetPrice(const toml::node& n, const std::string& name) {
     text = std::to_string(i->get());
   } else if (const auto* f = n.as_floating_point()) {
     char buf[64];
-    const auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), f->get(), std::chars_format::fixed);
+    const auto [end, ec] =
+        std::to_chars(buf, buf + sizeof(buf), f->get(), std::chars_format::fixed);
     if (ec != std::errc()) return ErrorAt(n.source(), name + " is out of range");
     text.assign(buf, end);
   } else {
@@ -267,8 +267,7 @@ Status ValidateModels(const llm::ModelCatalog& models) {
     const std::string prefix = "models.\"" + e.name + "\".";
     if (e.provider.empty()) return InvalidArgument(prefix + "provider must not be empty");
     if (e.upstream.empty()) return InvalidArgument(prefix + "upstream must not be empty");
-    AGENTD_RETURN_IF_ERROR(
-        CheckRange((prefix + "context_window").c_str(), e.context_window, 1));
+    AGENTD_RETURN_IF_ERROR(CheckRange((prefix + "context_window").c_str(), e.context_window, 1));
     std::vector<std::string> names = e.aliases;
     names.push_back(e.name);
     for (const std::string& n : names) {
@@ -343,7 +342,7 @@ Status OsError(const std::string& what, const std::string& path, int err) {
 
 constexpr char kSecretFileName[] = "jwt_secret";
 constexpr size_t kSecretBytes = 32;
-constexpr size_t kMaxSecretFileBytes = 64 * 1024;
+constexpr size_t kMaxSecretFileBytes = size_t{64} * 1024;
 
 // nullopt when the file does not exist.
 Result<std::optional<std::string>> ReadSecretFile(const std::string& path) {

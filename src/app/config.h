@@ -26,14 +26,14 @@ struct Config {
   std::string data_dir = "./data";
   int io_threads = 0;  // 0 = std::thread::hardware_concurrency()
 
-  // [auth]
+  // [auth] keys: jwt_secret, leeway_s, issuer, audience
   std::string jwt_secret;  // "" = LoadOrCreateJwtSecret(data_dir)
   int jwt_leeway_s = 30;
   std::string jwt_issuer;    // "" = `iss` not checked
   std::string jwt_audience;  // "" = `aud` not checked
 
   // [runs]
-  int64_t lease_ms = 30000;  // a run's executor lease; an unrenewed run is reaped after it
+  int64_t lease_ms = 30000;        // a run's executor lease; an unrenewed run is reaped after it
   int64_t lease_renew_ms = 10000;  // must be < lease_ms
   int64_t heartbeat_ms = 10000;    // an idle SSE stream gets a ping after this much silence
   int max_steps = 25;              // model <-> tool round trips per run
@@ -43,7 +43,7 @@ struct Config {
   int64_t subscriber_queue_bytes = 1048576;
 
   // [http]
-  int64_t max_body_bytes = 64 * 1024 * 1024;
+  int64_t max_body_bytes = int64_t{64} * 1024 * 1024;
   std::vector<std::string> cors_allowed_origins;  // empty = no cross-origin access
 
   // [models] default, and [models."<name>"] tables merged into the catalogue

@@ -27,9 +27,9 @@ std::string AsciiLower(std::string_view s) {
 }
 
 bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(),
-                    [](char x, char y) { return AsciiLower(x) == AsciiLower(y); });
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return AsciiLower(x) == AsciiLower(y);
+         });
 }
 
 std::string_view TrimOws(std::string_view s) {
@@ -277,8 +277,7 @@ Result<std::string> MultipartParser::BoundaryFromContentType(std::string_view co
   return *boundary;
 }
 
-MultipartParser::MultipartParser(std::string boundary, MultipartHandler& handler,
-                                 FormLimits limits)
+MultipartParser::MultipartParser(std::string boundary, MultipartHandler& handler, FormLimits limits)
     : boundary_(std::move(boundary)),
       handler_(handler),
       limits_(limits),

@@ -49,9 +49,9 @@ class MultipartHandler {
   virtual Status OnPartEnd() = 0;
 };
 
-// Push parser for one multipart body. Memory stays below about 2 * max_part_header_bytes +
+// Push parser for one multipart body. Memory stays below about 3 * max_part_header_bytes +
 // 4 KiB whatever the input: between Feed calls it holds back only a possible delimiter start
-// (at most the boundary length + 5 bytes) and the current part's header text.
+// (at most the boundary length + 5 bytes) and the current part's header text and fields.
 // The preamble and the epilogue (anything after "--boundary--") are ignored. Part headers
 // may end lines with bare LF, and a body whose first boundary line ends with bare LF is read
 // with LF-only delimiters throughout; otherwise delimiters are CRLF "--" boundary.
@@ -99,13 +99,13 @@ class MultipartParser {
   // Parse state.
   State state_ = State::kPreamble;
   Status error_;
-  std::string delimiter_;     // "\n--" + boundary in the preamble, then "\r\n--" or "\n--"
+  std::string delimiter_;  // "\n--" + boundary in the preamble, then "\r\n--" or "\n--"
   bool first_boundary_ = true;
-  std::string pending_;       // unconsumed input carried over to the next Feed
+  std::string pending_;  // unconsumed input carried over to the next Feed
   size_t parts_ = 0;
-  size_t header_bytes_ = 0;   // of the current part, padding after its boundary included
-  bool line_start_ = true;    // in kHeaders: the next byte starts a header line
-  std::string header_line_;   // current (unfolded) header line, not yet interpreted
+  size_t header_bytes_ = 0;  // of the current part, padding after its boundary included
+  bool line_start_ = true;   // in kHeaders: the next byte starts a header line
+  std::string header_line_;  // current (unfolded) header line, not yet interpreted
   bool seen_disposition_ = false;
   bool seen_content_type_ = false;
   PartHeaders part_;

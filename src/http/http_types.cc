@@ -1,5 +1,7 @@
 #include "http/http_types.h"
 
+#include "core/json.h"
+
 namespace agentd::http {
 
 std::string_view HttpRequest::Header(std::string_view name) const {
@@ -20,7 +22,7 @@ HttpResponse HttpResponse::Json(int status, const nlohmann::json& body) {
   HttpResponse r;
   r.status = status;
   r.headers.emplace_back("Content-Type", "application/json");
-  r.body = body.dump();
+  r.body = ToJsonText(body);
   return r;
 }
 

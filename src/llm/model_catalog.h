@@ -15,11 +15,11 @@
 namespace agentd::llm {
 
 struct ModelEntry {
-  std::string name;                  // the canonical name clients send, e.g. "kortix/basic"
-  std::string provider;               // which LlmClient serves it; "builtin" for now
-  std::string upstream;               // the provider's own model name, e.g. "echo"
-  std::vector<std::string> aliases;  // other names that resolve to this entry
-  std::vector<std::string> tiers;    // tiers allowed to use it; empty = every tier
+  std::string name;                       // the canonical name clients send, e.g. "kortix/basic"
+  std::string provider;                   // which LlmClient serves it; "builtin" for now
+  std::string upstream;                   // the provider's own model name, e.g. "echo"
+  std::vector<std::string> aliases;       // other names that resolve to this entry
+  std::vector<std::string> tiers;         // tiers allowed to use it; empty = every tier
   int64_t input_micro_usd_per_mtok = 0;   // price of 1M prompt tokens, in 1e-6 USD
   int64_t output_micro_usd_per_mtok = 0;  // price of 1M completion tokens, in 1e-6 USD
   int64_t context_window = 128000;        // tokens

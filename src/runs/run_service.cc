@@ -14,6 +14,7 @@
 
 #include "core/clock.h"
 #include "core/ids.h"
+#include "core/json.h"
 #include "runs/await_callback.h"
 #include "runs/run_events.h"
 
@@ -41,7 +42,7 @@ std::vector<llm::ChatMessage> ToChatHistory(const std::vector<store::Message>& m
     c.role = m.type;
     if (m.content.is_object()) {
       const auto& text = m.content.value("content", nlohmann::json());
-      c.content = text.is_string() ? text.get<std::string>() : text.dump();
+      c.content = text.is_string() ? text.get<std::string>() : ToJsonText(text);
       c.tool_call_id = m.content.value("tool_call_id", "");
       c.name = m.content.value("name", "");
       if (auto it = m.content.find("tool_calls"); it != m.content.end() && it->is_array()) {
@@ -122,7 +123,7 @@ class RunService::ActiveRun final : public agent::RunIo,
       auto ev = std::make_shared<bus::Event>();
       ev->run_id = ids_.run_id;
       ev->seq = seq;
-      ev->data = e.dump();
+      ev->data = ToJsonText(e);
       ev->terminal = w.finish.has_value() && &e == &events.back();
       w.events.push_back({ids_.run_id, seq, ev->data});
       published.push_back(std::move(ev));

@@ -218,7 +218,8 @@ TEST_F(ConfigTest, BadPortIsRefused) {
   ExpectInvalid(LoadText("[server]\nport = -1\n"), "server.port");
   ExpectInvalid(LoadText("[server]\nport = \"8000\"\n"), "server.port must be an integer");
   ExpectInvalid(LoadText("[server]\nport = 99999999999\n"), "server.port is out of range");
-  ExpectInvalid(LoadText("", FakeEnv(Vars{{"AGENTD_PORT", "80x"}})), "AGENTD_PORT must be an integer");
+  ExpectInvalid(LoadText("", FakeEnv(Vars{{"AGENTD_PORT", "80x"}})),
+                "AGENTD_PORT must be an integer");
   ExpectInvalid(LoadText("", FakeEnv(Vars{{"AGENTD_PORT", "99999"}})), "server.port");
   FakeEnv env;
   ExpectInvalid(LoadConfig(std::nullopt, 65536, std::nullopt, env.lookup()), "server.port");
@@ -271,9 +272,9 @@ TEST_F(ConfigTest, MalformedOrMissingFileIsInvalidArgument) {
   ExpectInvalid(LoadText("[server\nport = 1\n"), "agentd.toml:1:");
   ExpectInvalid(LoadText("[server]\nport = 1\nport = 2\n"), "agentd.toml:3:");
   FakeEnv env;
-  ExpectInvalid(LoadConfig((dir_ / "missing.toml").string(), std::nullopt, std::nullopt,
-                           env.lookup()),
-                "missing.toml");
+  ExpectInvalid(
+      LoadConfig((dir_ / "missing.toml").string(), std::nullopt, std::nullopt, env.lookup()),
+      "missing.toml");
 }
 
 TEST_F(ConfigTest, CustomModelPricesAreExactMicroDollars) {
@@ -336,8 +337,8 @@ input_price_per_mtok = "1.25"
 TEST_F(ConfigTest, ProviderWithoutUpstreamIsRefused) {
   ExpectInvalid(LoadText("[models.\"kortix/basic\"]\nprovider = \"openai\"\n"),
                 "upstream is required when provider is set");
-  auto c = LoadText(
-      "[models.\"kortix/basic\"]\nprovider = \"openai\"\nupstream = \"gpt-4o-mini\"\n");
+  auto c =
+      LoadText("[models.\"kortix/basic\"]\nprovider = \"openai\"\nupstream = \"gpt-4o-mini\"\n");
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   EXPECT_EQ((*c->models.Resolve("kortix/basic"))->upstream, "gpt-4o-mini");
 }
@@ -368,9 +369,9 @@ TEST(ParseMicroUsd, ParsesDecimalDollarsExactly) {
 }
 
 TEST(ParseMicroUsd, RefusesAnythingElse) {
-  for (const char* s : {"", ".5", "5.", "-1", "+1", " 1", "1 ", "1e3", "1,5", "0x10", "1.0000001",
-                        "9000000000000.000001", "9000000000001", "99999999999999999999999",
-                        "nan", "inf"}) {
+  for (const char* s :
+       {"", ".5", "5.", "-1", "+1", " 1", "1 ", "1e3", "1,5", "0x10", "1.0000001",
+        "9000000000000.000001", "9000000000001", "99999999999999999999999", "nan", "inf"}) {
     auto r = ParseMicroUsd(s);
     EXPECT_FALSE(r.ok()) << s;
     EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << s;

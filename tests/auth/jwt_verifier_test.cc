@@ -4,10 +4,9 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
-
-#include <nlohmann/json.hpp>
 
 namespace agentd::auth::jwt {
 namespace {
@@ -158,8 +157,7 @@ TEST(JwtVerifier, AlgNoneIsRefused) {
     const std::string input = SigningInput({{"alg", alg}, {"typ", "JWT"}}, Claims());
     ExpectRefused(*v, input + ".", "Invalid token");
     // With a signature appended, in case a verifier only looks at the segment count.
-    ExpectRefused(*v, input + "." + Base64Url(Hmac(EVP_sha256(), kSecret, input)),
-                  "Invalid token");
+    ExpectRefused(*v, input + "." + Base64Url(Hmac(EVP_sha256(), kSecret, input)), "Invalid token");
   }
 }
 
@@ -181,8 +179,8 @@ TEST(JwtVerifier, AsymmetricAlgorithmWithHmacSignatureIsRefused) {
 
 TEST(JwtVerifier, BadHeadersAreRefused) {
   auto v = NewJwtVerifier(FakeClockOptions());
-  ExpectRefused(*v, Sign({{"typ", "JWT"}}, Claims()), "Invalid token");           // no alg
-  ExpectRefused(*v, Sign({{"alg", 256}}, Claims()), "Invalid token");             // alg not text
+  ExpectRefused(*v, Sign({{"typ", "JWT"}}, Claims()), "Invalid token");  // no alg
+  ExpectRefused(*v, Sign({{"alg", 256}}, Claims()), "Invalid token");    // alg not text
   ExpectRefused(*v, Sign({{"alg", "HS256"}, {"typ", 1}}, Claims()), "Invalid token");
   ExpectRefused(*v, Sign({{"alg", "HS256"}, {"crit", {"exp"}}}, Claims()), "Invalid token");
   ExpectRefused(*v, Sign(json::array({"HS256"}), Claims()), "Invalid token");
@@ -216,8 +214,7 @@ TEST(JwtVerifier, NonObjectPayloadIsRefused) {
   ExpectRefused(*v, Sign(Hs256Header(), json::array({1, 2})), "Invalid token");
   ExpectRefused(*v, Sign(Hs256Header(), "user-1"), "Invalid token");
   const std::string input = Base64Url(Hs256Header().dump()) + "." + Base64Url("{not json");
-  ExpectRefused(*v, input + "." + Base64Url(Hmac(EVP_sha256(), kSecret, input)),
-                "Invalid token");
+  ExpectRefused(*v, input + "." + Base64Url(Hmac(EVP_sha256(), kSecret, input)), "Invalid token");
 }
 
 TEST(JwtVerifier, GarbageIsRefused) {
@@ -230,9 +227,9 @@ TEST(JwtVerifier, GarbageIsRefused) {
            std::string(".."),
            std::string("a.b.c.d"),
            std::string("a.b.c"),
-           std::string("abcde.abcd.abcd"),       // 4n+1 characters is not base64
+           std::string("abcde.abcd.abcd"),             // 4n+1 characters is not base64
            std::string("\xff\xfe\xfd.\x80\x81.\x90"),  // bytes the base64 table must never see
-           std::string("eyJ=.eyJ=.abc="),         // padding is not base64url
+           std::string("eyJ=.eyJ=.abc="),              // padding is not base64url
            "Bearer " + valid,
            valid + " ",
            valid + ".",
@@ -298,8 +295,7 @@ TEST(JwtVerifier, IssAndAudIgnoredWhenNotConfigured) {
 TEST(JwtVerifier, EmptySecretRefusesEveryToken) {
   JwtOptions o = FakeClockOptions();
   o.hs256_secret = "";
-  ExpectRefused(*NewJwtVerifier(o), Sign(Hs256Header(), Claims(), ""),
-                "Invalid token signature");
+  ExpectRefused(*NewJwtVerifier(o), Sign(Hs256Header(), Claims(), ""), "Invalid token signature");
 }
 
 TEST(JwtVerifier, MessagesNeverEchoTokenOrSecret) {

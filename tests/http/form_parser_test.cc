@@ -70,8 +70,7 @@ Status FeedPieces(MultipartParser& parser, const std::vector<std::string_view>& 
   return parser.Finish();
 }
 
-std::string ParseWhole(std::string_view boundary, std::string_view body,
-                       FormLimits limits = {}) {
+std::string ParseWhole(std::string_view boundary, std::string_view body, FormLimits limits = {}) {
   RecordingHandler h;
   MultipartParser parser(std::string(boundary), h, limits);
   Status s = FeedPieces(parser, {body});
@@ -118,18 +117,18 @@ TEST(MultipartParser, BoundaryFromContentTypeReadsQuotedAndUnquotedBoundary) {
   EXPECT_EQ(*quoted, "a b;c=d");
 
   // JavaMail-style boundaries hold '=' and '.' unquoted.
-  auto java = MultipartParser::BoundaryFromContentType(
-      "multipart/form-data; boundary=----=_Part_0_1.2");
+  auto java =
+      MultipartParser::BoundaryFromContentType("multipart/form-data; boundary=----=_Part_0_1.2");
   ASSERT_TRUE(java.ok()) << java.status().ToString();
   EXPECT_EQ(*java, "----=_Part_0_1.2");
 }
 
 TEST(MultipartParser, BoundaryFromContentTypeRejectsUnusableBoundary) {
   for (std::string_view ct :
-       {"multipart/form-data", "multipart/form-data; charset=utf-8", "multipart/form-data; boundary=",
-        "multipart/form-data; boundary=\"\"", "multipart/form-data; boundary=\"abc",
-        "multipart/form-data; boundary=a; boundary=b", "text/plain; boundary=abc",
-        "multipart/form-data; boundary=\"abc \""}) {
+       {"multipart/form-data", "multipart/form-data; charset=utf-8",
+        "multipart/form-data; boundary=", "multipart/form-data; boundary=\"\"",
+        "multipart/form-data; boundary=\"abc", "multipart/form-data; boundary=a; boundary=b",
+        "text/plain; boundary=abc", "multipart/form-data; boundary=\"abc \""}) {
     auto r = MultipartParser::BoundaryFromContentType(ct);
     ASSERT_FALSE(r.ok()) << ct;
     EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << ct;
@@ -154,8 +153,8 @@ TEST(MediaTypeEssence, LowercasesAndDropsParameters) {
 TEST(MultipartParser, ParsesSimpleFields) {
   RecordingHandler h;
   MultipartParser parser(std::string(kBoundary), h);
-  ASSERT_TRUE(parser.Feed(FieldPart("prompt", "Hi there") + FieldPart("mode", "chat") + Close())
-                  .ok());
+  ASSERT_TRUE(
+      parser.Feed(FieldPart("prompt", "Hi there") + FieldPart("mode", "chat") + Close()).ok());
   ASSERT_TRUE(parser.Finish().ok());
   ASSERT_EQ(h.parts.size(), 2u);
   EXPECT_EQ(h.parts[0].headers.name, "prompt");
@@ -263,8 +262,8 @@ TEST(MultipartParser, PreambleAndEpilogueAreIgnored) {
 
 TEST(MultipartParser, TransportPaddingAfterBoundaryIsAccepted) {
   const std::string b(kBoundary);
-  const std::string body = "--" + b + " \t \r\nContent-Disposition: form-data; name=a\r\n\r\nv\r\n" +
-                           Close();
+  const std::string body =
+      "--" + b + " \t \r\nContent-Disposition: form-data; name=a\r\n\r\nv\r\n" + Close();
   RecordingHandler h;
   MultipartParser parser(b, h);
   ASSERT_TRUE(FeedPieces(parser, {body}).ok());
@@ -408,11 +407,10 @@ TEST(MultipartParser, GarbageAfterBoundaryFails) {
 
 TEST(MultipartParser, QuotedNamesWithEscapesAreUnescaped) {
   const std::string b(kBoundary);
-  const std::string body =
-      "--" + b +
-      "\r\ncontent-disposition: form-data; name=\"a\\\"b\\\\c;d\"; "
-      "filename=\"C:\\Users\\me\\x \\\"y\\\".txt\"\r\n\r\nv\r\n" +
-      Close();
+  const std::string body = "--" + b +
+                           "\r\ncontent-disposition: form-data; name=\"a\\\"b\\\\c;d\"; "
+                           "filename=\"C:\\Users\\me\\x \\\"y\\\".txt\"\r\n\r\nv\r\n" +
+                           Close();
   RecordingHandler h;
   MultipartParser parser(b, h);
   ASSERT_TRUE(FeedPieces(parser, {body}).ok());
@@ -436,11 +434,9 @@ TEST(MultipartParser, FilenameStarIsPreferredAndDecoded) {
   };
   EXPECT_EQ(parse_filename("filename=\"fallback.txt\"; filename*=UTF-8''r%C3%A9sum%C3%A9.pdf"),
             "r\xC3\xA9sum\xC3\xA9.pdf");
-  EXPECT_EQ(parse_filename("filename*=utf-8'en'a%20b.txt; filename=\"fallback.txt\""),
-            "a b.txt");
+  EXPECT_EQ(parse_filename("filename*=utf-8'en'a%20b.txt; filename=\"fallback.txt\""), "a b.txt");
   EXPECT_EQ(parse_filename("filename*=ISO-8859-1''caf%E9.txt"), "caf\xC3\xA9.txt");
-  EXPECT_EQ(parse_filename("filename=\"fallback.txt\"; filename*=KOI8-R''%C1.txt"),
-            "fallback.txt");
+  EXPECT_EQ(parse_filename("filename=\"fallback.txt\"; filename*=KOI8-R''%C1.txt"), "fallback.txt");
   EXPECT_EQ(parse_filename("filename=\"fallback.txt\"; filename*=UTF-8''bad%zz.txt"),
             "fallback.txt");
 }
@@ -492,10 +488,9 @@ TEST(MultipartParser, StreamsPartDataWithoutBufferingThePart) {
   const std::string b(kBoundary);
   RecordingHandler h;
   MultipartParser parser(b, h);
-  ASSERT_TRUE(parser
-                  .Feed("--" + b +
-                        "\r\nContent-Disposition: form-data; name=f; filename=big\r\n\r\n")
-                  .ok());
+  ASSERT_TRUE(
+      parser.Feed("--" + b + "\r\nContent-Disposition: form-data; name=f; filename=big\r\n\r\n")
+          .ok());
   std::string chunk(65536, '\0');
   for (size_t i = 0; i < chunk.size(); ++i) chunk[i] = static_cast<char>(i * 7 + 3);
   chunk[chunk.size() - 2] = '\r';  // a possible delimiter start at the chunk end is held back

@@ -27,7 +27,7 @@ class AuthItest : public SharedServerTest {
   if (www.rfind("Bearer", 0) != 0) {
     return ::testing::AssertionFailure() << "WWW-Authenticate is '" << www << "'";
   }
-  const auto j = r.Json();
+  auto j = r.Json();
   if (!j.is_object() || !j.contains("detail") || !j["detail"].is_string() ||
       j["detail"].get<std::string>().empty()) {
     return ::testing::AssertionFailure() << "body is not {\"detail\": string}: " << r.body;
@@ -160,7 +160,7 @@ TEST_F(AuthItest, MalformedAuthorizationIs401) {
 TEST_F(AuthItest, AnotherUsersRunThreadAndMessagesAre404) {
   Api a = NewUser("owner");
   Api b = NewUser("intruder");
-  const auto start = a.StartOk({{"prompt", "/sleep 60000"}});
+  auto start = a.StartOk({{"prompt", "/sleep 60000"}});
   const std::string run = start["agent_run_id"];
   const std::string thread = start["thread_id"];
   auto expect_404 = [](const Response& r, const std::string& what, const std::string& detail) {

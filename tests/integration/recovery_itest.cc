@@ -38,7 +38,7 @@ TEST_F(RecoveryItest, RunOfAKilledServerIsFailedAfterRestartAndThreadIsFree) {
   std::string thread;
   {
     Api a(*server, user, token);
-    const auto start = a.StartOk({{"prompt", "/sleep 60000"}});
+    auto start = a.StartOk({{"prompt", "/sleep 60000"}});
     run = Str(start["agent_run_id"]);
     thread = Str(start["thread_id"]);
     ASSERT_FALSE(run.empty());
@@ -67,6 +67,8 @@ TEST_F(RecoveryItest, RunOfAKilledServerIsFailedAfterRestartAndThreadIsFree) {
   ASSERT_TRUE(EndsWithTerminal(replay, "failed"));
   EXPECT_TRUE(SeqsConsecutiveFrom(replay.events, 1));
   EXPECT_EQ(replay.events.front().type(), "ack");
+  EXPECT_EQ(replay.events.back().json.value("message", ""), error)
+      << "a failed run's terminal message is its error";
   Response active = a.Get("/agent-runs/active");
   EXPECT_TRUE(active.Json()["active_runs"].empty()) << active.body;
 

@@ -18,12 +18,12 @@ class RunsItest : public SharedServerTest {
 
 TEST_F(RunsItest, GetRunHasKortixFields) {
   Api a = NewUser();
-  const auto start = a.StartOk({{"prompt", "fields"}});
+  auto start = a.StartOk({{"prompt", "fields"}});
   const std::string run = start["agent_run_id"];
   ASSERT_TRUE(EndsWithTerminal(a.Finish(run), "completed"));
   Response r = a.Get("/agent-run/" + run);
   ASSERT_EQ(r.status, 200) << r.body;
-  const auto j = r.Json();
+  auto j = r.Json();
   EXPECT_EQ(j["id"], run);
   EXPECT_EQ(j["threadId"], start["thread_id"]);
   EXPECT_EQ(j["status"], "completed");
@@ -36,38 +36,55 @@ TEST_F(RunsItest, GetRunHasKortixFields) {
   EXPECT_EQ(status.Json(), nlohmann::json({{"status", "completed"}, {"error", nullptr}}));
 }
 
-TEST_F(RunsItest, UnknownRunIs404AndBadUuidIs400) {
+TEST_F(RunsItest, UnknownRunOrThreadIs404) {
   Api a = NewUser();
   for (const std::string path : {"/agent-run/", "/agent-runs/"}) {
     const std::string suffix = path == "/agent-run/" ? "" : "/status";
     Response missing = a.Get(path + NewUuid() + suffix);
     EXPECT_EQ(missing.status, 404) << path << " " << missing.body;
     EXPECT_EQ(missing.Json().value("detail", ""), "Agent run not found") << missing.body;
-    Response bad = a.Get(path + "not-a-uuid" + suffix);
-    EXPECT_EQ(bad.status, 400) << path << " " << bad.body;
-    EXPECT_EQ(bad.Json().value("detail", ""), "Invalid UUID format") << bad.body;
   }
   Response thread = a.Get("/thread/" + NewUuid() + "/agent-runs");
   EXPECT_EQ(thread.status, 404) << thread.body;
   EXPECT_EQ(thread.Json().value("detail", ""), "Thread not found") << thread.body;
   Response messages = a.Get("/threads/" + NewUuid() + "/messages");
   EXPECT_EQ(messages.status, 404) << messages.body;
+  EXPECT_EQ(messages.Json().value("detail", ""), "Thread not found") << messages.body;
+}
+
+// API.md section 3: a bad UUID is 400 "Invalid UUID format", path ids included.
+TEST_F(RunsItest, MalformedIdInPathIs400InvalidUuidFormat) {
+  Api a = NewUser();
+  const std::vector<std::pair<std::string, std::string>> requests = {
+      {"GET", "/agent-run/not-a-uuid"},
+      {"GET", "/agent-runs/not-a-uuid/status"},
+      {"GET", "/agent-run/not-a-uuid/stream"},
+      {"POST", "/agent-run/not-a-uuid/stop"},
+      {"POST", "/agent-runs/not-a-uuid/stop"},
+      {"GET", "/thread/not-a-uuid/agent-runs"},
+      {"GET", "/threads/not-a-uuid/messages"},
+  };
+  for (const auto& [method, path] : requests) {
+    Response r = method == "GET" ? a.Get(path) : a.Post(path);
+    EXPECT_EQ(r.status, 400) << method << " " << path << " -> " << r.body;
+    EXPECT_EQ(r.Json().value("detail", ""), "Invalid UUID format") << method << " " << path;
+  }
 }
 
 TEST_F(RunsItest, ThreadRunsAreNewestFirstAndHonourLimit) {
   Api a = NewUser();
-  const auto first = a.StartOk({{"prompt", "run one"}});
+  auto first = a.StartOk({{"prompt", "run one"}});
   const std::string thread = first["thread_id"];
   std::vector<std::string> runs = {first["agent_run_id"]};
   ASSERT_TRUE(EndsWithTerminal(a.Finish(runs.back()), "completed"));
   for (const char* prompt : {"run two", "/fail run three fails"}) {
-    const auto next = a.StartOk({{"thread_id", thread}, {"prompt", prompt}});
+    auto next = a.StartOk({{"thread_id", thread}, {"prompt", prompt}});
     runs.push_back(next["agent_run_id"]);
     a.Finish(runs.back());
   }
   Response r = a.Get("/thread/" + thread + "/agent-runs");
   ASSERT_EQ(r.status, 200) << r.body;
-  const auto list = r.Json()["agent_runs"];
+  auto list = r.Json()["agent_runs"];
   ASSERT_EQ(list.size(), 3u) << r.body;
   EXPECT_EQ(list[0]["id"], runs[2]);
   EXPECT_EQ(list[1]["id"], runs[1]);
@@ -75,7 +92,7 @@ TEST_F(RunsItest, ThreadRunsAreNewestFirstAndHonourLimit) {
   EXPECT_EQ(list[0]["status"], "failed");
   EXPECT_EQ(list[0]["error"], "run three fails");
   EXPECT_EQ(list[1]["status"], "completed");
-  for (const auto& item : list) {
+  for (auto item : list) {
     for (const char* key :
          {"id", "thread_id", "status", "started_at", "completed_at", "error", "created_at"}) {
       EXPECT_TRUE(item.contains(key)) << key << " missing in " << item.dump();
@@ -84,22 +101,30 @@ TEST_F(RunsItest, ThreadRunsAreNewestFirstAndHonourLimit) {
   }
   Response limited = a.Get("/thread/" + thread + "/agent-runs?limit=2");
   ASSERT_EQ(limited.status, 200) << limited.body;
-  const auto two = limited.Json()["agent_runs"];
+  auto two = limited.Json()["agent_runs"];
   ASSERT_EQ(two.size(), 2u) << limited.body;
   EXPECT_EQ(two[0]["id"], runs[2]);
   EXPECT_EQ(two[1]["id"], runs[1]);
+  // Cursor paging: `before` is the id of the last run of the previous page.
+  Response page2 = a.Get("/thread/" + thread + "/agent-runs?limit=2&before=" + runs[1]);
+  ASSERT_EQ(page2.status, 200) << page2.body;
+  auto rest = page2.Json()["agent_runs"];
+  ASSERT_EQ(rest.size(), 1u) << page2.body;
+  EXPECT_EQ(rest[0]["id"], runs[0]);
+  Response bad = a.Get("/thread/" + thread + "/agent-runs?before=nope");
+  EXPECT_EQ(bad.status, 400) << bad.body;
 }
 
 TEST_F(RunsItest, ActiveRunsListOnlyTheCallersRunningRuns) {
   Api a = NewUser("active-a");
   Api b = NewUser("active-b");
-  const auto done = a.StartOk({{"prompt", "done"}});
+  auto done = a.StartOk({{"prompt", "done"}});
   ASSERT_TRUE(EndsWithTerminal(a.Finish(done["agent_run_id"]), "completed"));
-  const auto running = a.StartOk({{"prompt", "/sleep 60000"}});
-  const auto other = b.StartOk({{"prompt", "/sleep 60000"}});
+  auto running = a.StartOk({{"prompt", "/sleep 60000"}});
+  auto other = b.StartOk({{"prompt", "/sleep 60000"}});
   Response r = a.Get("/agent-runs/active");
   ASSERT_EQ(r.status, 200) << r.body;
-  const auto list = r.Json()["active_runs"];
+  auto list = r.Json()["active_runs"];
   ASSERT_EQ(list.size(), 1u) << r.body;
   EXPECT_EQ(list[0]["id"], running["agent_run_id"]);
   EXPECT_EQ(list[0]["thread_id"], running["thread_id"]);
@@ -115,18 +140,18 @@ TEST_F(RunsItest, ActiveRunsListOnlyTheCallersRunningRuns) {
 
 TEST_F(RunsItest, MessagesAreOldestFirstWithUserAndAssistant) {
   Api a = NewUser();
-  const auto first = a.StartOk({{"prompt", "first question"}});
+  auto first = a.StartOk({{"prompt", "first question"}});
   const std::string thread = first["thread_id"];
   ASSERT_TRUE(EndsWithTerminal(a.Finish(first["agent_run_id"]), "completed"));
-  const auto second = a.StartOk({{"thread_id", thread}, {"prompt", "second question"}});
+  auto second = a.StartOk({{"thread_id", thread}, {"prompt", "second question"}});
   ASSERT_TRUE(EndsWithTerminal(a.Finish(second["agent_run_id"]), "completed"));
   Response r = a.Get("/threads/" + thread + "/messages");
   ASSERT_EQ(r.status, 200) << r.body;
-  const auto all = r.Json()["messages"];
+  auto all = r.Json()["messages"];
   // Only the conversation; a server may keep other message types in the thread too.
   nlohmann::json messages = nlohmann::json::array();
   std::vector<std::string> types;
-  for (const auto& m : all) {
+  for (auto m : all) {
     if (m.value("type", "") != "user" && m.value("type", "") != "assistant") continue;
     messages.push_back(m);
     types.push_back(m.value("type", ""));

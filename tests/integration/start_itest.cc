@@ -17,13 +17,13 @@ class StartItest : public SharedServerTest {
 };
 
 std::string Detail(const Response& r) {
-  const auto j = r.Json();
+  auto j = r.Json();
   if (j.is_object() && j.contains("detail") && j["detail"].is_string()) return j["detail"];
   return "<no string detail in: " + r.body + ">";
 }
 
 nlohmann::json DetailObject(const Response& r) {
-  const auto j = r.Json();
+  auto j = r.Json();
   if (j.is_object() && j.contains("detail") && j["detail"].is_object()) return j["detail"];
   return nlohmann::json::object();
 }
@@ -32,7 +32,8 @@ TEST_F(StartItest, NewThreadReturnsIdsRunningStatusAndContentLocation) {
   Api a = NewUser();
   Response r = a.Start({{"prompt", "hello there"}});
   ASSERT_EQ(r.status, 200) << r.body;
-  const auto j = r.Json();
+  EXPECT_NE(r.Header("Content-Type").value_or("").find("application/json"), std::string::npos);
+  auto j = r.Json();
   ASSERT_TRUE(j.is_object()) << r.body;
   EXPECT_TRUE(LooksLikeUuid(j["thread_id"])) << r.body;
   EXPECT_TRUE(LooksLikeUuid(j["agent_run_id"])) << r.body;
@@ -85,7 +86,7 @@ TEST_F(StartItest, BurstOfStartsNeverExceedsTheFreeConcurrencyLimit) {
       continue;
     }
     EXPECT_EQ(r.status, 402) << r.body;
-    const auto d = DetailObject(r);
+    auto d = DetailObject(r);
     EXPECT_EQ(d.value("error_code", ""), "AGENT_RUN_LIMIT_EXCEEDED") << r.body;
     EXPECT_EQ(d.value("limit", -1), 1) << r.body;
     EXPECT_EQ(d.value("running_count", -1), 1) << r.body;
@@ -111,7 +112,7 @@ TEST_F(StartItest, BurstOfStartsNeverExceedsTheFreeConcurrencyLimit) {
 
 TEST_F(StartItest, RunIsVisibleToOtherEndpointsImmediatelyAfterTheReply) {
   Api a = NewUser();
-  const auto j = a.StartOk({{"prompt", "/sleep 300\nvisible"}});
+  auto j = a.StartOk({{"prompt", "/sleep 300\nvisible"}});
   const std::string run = j["agent_run_id"];
   const std::string thread = j["thread_id"];
   Response got = a.Get("/agent-run/" + run);
@@ -135,11 +136,11 @@ TEST_F(StartItest, RunIsVisibleToOtherEndpointsImmediatelyAfterTheReply) {
 
 TEST_F(StartItest, ExistingThreadKeepsThreadAndProjectWithANewRun) {
   Api a = NewUser();
-  const auto first = a.StartOk({{"prompt", "one"}});
+  auto first = a.StartOk({{"prompt", "one"}});
   ASSERT_TRUE(EndsWithTerminal(a.Finish(first["agent_run_id"]), "completed"));
   Response r = a.Start({{"thread_id", Str(first["thread_id"])}, {"prompt", "two"}});
   ASSERT_EQ(r.status, 200) << r.body;
-  const auto second = r.Json();
+  auto second = r.Json();
   EXPECT_EQ(second["thread_id"], first["thread_id"]);
   EXPECT_EQ(second["project_id"], first["project_id"]);
   EXPECT_NE(second["agent_run_id"], first["agent_run_id"]);
@@ -148,7 +149,7 @@ TEST_F(StartItest, ExistingThreadKeepsThreadAndProjectWithANewRun) {
 
 TEST_F(StartItest, ExistingThreadWithoutPromptIsAccepted) {
   Api a = NewUser();
-  const auto first = a.StartOk({{"prompt", "one"}});
+  auto first = a.StartOk({{"prompt", "one"}});
   ASSERT_TRUE(EndsWithTerminal(a.Finish(first["agent_run_id"]), "completed"));
   Response r = a.Start({{"thread_id", Str(first["thread_id"])}});
   ASSERT_EQ(r.status, 200) << r.body;
@@ -176,7 +177,7 @@ TEST_F(StartItest, OptimisticWithExistingThreadIs409AndChangesNothing) {
   Api a = NewUser();
   const std::string thread = NewUuid();
   const std::string project = NewUuid();
-  const auto first = a.StartOk(
+  auto first = a.StartOk(
       {{"thread_id", thread}, {"project_id", project}, {"optimistic", "true"}, {"prompt", "hi"}});
   ASSERT_TRUE(EndsWithTerminal(a.Finish(first["agent_run_id"]), "completed"));
   Response r = a.Start(
@@ -263,7 +264,7 @@ TEST_F(StartItest, FreeTierAskingProModelIs402ModelAccessDenied) {
   Api a = NewUser();
   Response r = a.Start({{"prompt", "hi"}, {"model_name", "openai/gpt-5-nano"}});
   ASSERT_EQ(r.status, 402) << r.body;
-  const auto d = DetailObject(r);
+  auto d = DetailObject(r);
   EXPECT_EQ(d.value("error_code", ""), "MODEL_ACCESS_DENIED") << r.body;
   EXPECT_EQ(d.value("tier_name", ""), "free") << r.body;
   EXPECT_TRUE(d.contains("allowed_models")) << r.body;
@@ -287,6 +288,29 @@ TEST_F(StartItest, JsonBodyIs415) {
   EXPECT_TRUE(active.Json()["active_runs"].empty()) << active.body;
 }
 
+TEST_F(StartItest, EmptyBodyIsAcceptedWhateverItsContentType) {
+  Api a = NewUser();
+  // Empty body: no fields, so the refusal is about the prompt, not the body type.
+  Response r = a.Post("/agent/start", "", "application/json");
+  ASSERT_EQ(r.status, 400) << r.body;
+  EXPECT_EQ(Detail(r), "prompt required when creating new thread");
+}
+
+TEST_F(StartItest, OtherNonFormBodyIs415) {
+  Api a = NewUser();
+  Response r = a.Post("/agent/start", "prompt=hi", "text/plain");
+  EXPECT_EQ(r.status, 415) << r.body;
+}
+
+TEST_F(StartItest, ModeIsCheckedAgainstTheConfiguredModes) {
+  Api a = NewUser();
+  Response bad = a.Start({{"prompt", "hi"}, {"mode", "no-such-mode"}});
+  EXPECT_EQ(bad.status, 400) << bad.body;
+  Response chat = a.Start({{"prompt", "hi"}, {"mode", "chat"}});
+  ASSERT_EQ(chat.status, 200) << chat.body;
+  EXPECT_TRUE(EndsWithTerminal(a.Finish(chat.Json()["agent_run_id"]), "completed"));
+}
+
 TEST_F(StartItest, MalformedMultipartIs400) {
   Api a = NewUser();
   Response r = a.Post("/agent/start", "--xyz\r\nnot a part\r\n",
@@ -297,11 +321,11 @@ TEST_F(StartItest, MalformedMultipartIs400) {
 
 TEST_F(StartItest, ThreadWithRunningRunIs409ThreadBusy) {
   Api a = NewUser();
-  const auto first = a.StartOk({{"prompt", "/sleep 5000"}});
+  auto first = a.StartOk({{"prompt", "/sleep 5000"}});
   const std::string run = first["agent_run_id"];
   Response r = a.Start({{"thread_id", Str(first["thread_id"])}, {"prompt", "second"}});
   ASSERT_EQ(r.status, 409) << r.body;
-  const auto d = DetailObject(r);
+  auto d = DetailObject(r);
   EXPECT_EQ(d.value("error_code", ""), "THREAD_BUSY") << r.body;
   EXPECT_EQ(d.value("running_agent_run_id", ""), run) << r.body;
   Response list = a.Get("/thread/" + first["thread_id"].get<std::string>() + "/agent-runs");

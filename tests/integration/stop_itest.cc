@@ -17,7 +17,7 @@ class StopItest : public SharedServerTest {
 
 TEST_F(StopItest, StopOfARunningRunEndsItsStreamPromptly) {
   Api a = NewUser();
-  const auto start = a.StartOk({{"prompt", "/sleep 60000"}});
+  auto start = a.StartOk({{"prompt", "/sleep 60000"}});
   const std::string run = start["agent_run_id"];
   auto stream = a.OpenStream(run);
   auto ack = stream->NextNonPing(milliseconds(5000));
@@ -48,7 +48,7 @@ TEST_F(StopItest, StopOfARunningRunEndsItsStreamPromptly) {
 
 TEST_F(StopItest, StoppedRunFreesTheThreadForTheNextStart) {
   Api a = NewUser();
-  const auto start = a.StartOk({{"prompt", "/sleep 60000"}});
+  auto start = a.StartOk({{"prompt", "/sleep 60000"}});
   const std::string run = start["agent_run_id"];
   ASSERT_EQ(a.Stop(run).status, 200);
   ASSERT_TRUE(EndsWithTerminal(a.Finish(run), "stopped"));
@@ -60,7 +60,7 @@ TEST_F(StopItest, StoppedRunFreesTheThreadForTheNextStart) {
 
 TEST_F(StopItest, StopOfACompletedRunReportsCompletedAndChangesNothing) {
   Api a = NewUser();
-  const auto start = a.StartOk({{"prompt", "finish first"}});
+  auto start = a.StartOk({{"prompt", "finish first"}});
   const std::string run = start["agent_run_id"];
   const StreamResult before = a.Finish(run);
   ASSERT_TRUE(EndsWithTerminal(before, "completed"));
@@ -76,7 +76,7 @@ TEST_F(StopItest, StopOfACompletedRunReportsCompletedAndChangesNothing) {
 
 TEST_F(StopItest, StopOfAFailedRunReportsFailed) {
   Api a = NewUser();
-  const auto start = a.StartOk({{"prompt", "/fail nope"}});
+  auto start = a.StartOk({{"prompt", "/fail nope"}});
   const std::string run = start["agent_run_id"];
   ASSERT_TRUE(EndsWithTerminal(a.Finish(run), "failed"));
   Response stop = a.Stop(run);
@@ -86,7 +86,7 @@ TEST_F(StopItest, StopOfAFailedRunReportsFailed) {
 
 TEST_F(StopItest, AliasPathAndBodiesAreAccepted) {
   Api a = NewUser();
-  const auto start = a.StartOk({{"prompt", "/sleep 60000"}});
+  auto start = a.StartOk({{"prompt", "/sleep 60000"}});
   const std::string run = start["agent_run_id"];
   // Alias, no Content-Type, no body.
   Response stop = a.Post("/agent-runs/" + run + "/stop");
@@ -99,13 +99,11 @@ TEST_F(StopItest, AliasPathAndBodiesAreAccepted) {
   EXPECT_EQ(with_body.Json()["status"], "stopped") << with_body.body;
 }
 
-TEST_F(StopItest, StopOfAnUnknownRunIs404AndBadIdIs400) {
+TEST_F(StopItest, StopOfAnUnknownRunIs404) {
   Api a = NewUser();
   Response missing = a.Stop(NewUuid());
   EXPECT_EQ(missing.status, 404) << missing.body;
   EXPECT_EQ(missing.Json().value("detail", ""), "Agent run not found") << missing.body;
-  Response bad = a.Stop("123");
-  EXPECT_EQ(bad.status, 400) << bad.body;
 }
 
 // A server with a short run timeout ([runs] run_timeout_ms).
@@ -121,7 +119,7 @@ class RunTimeoutItest : public SharedServerTest {
 
 TEST_F(RunTimeoutItest, RunPastItsTimeoutEndsWithATerminalStatus) {
   Api a = NewUser();
-  const auto start = a.StartOk({{"prompt", "/sleep 60000"}});
+  auto start = a.StartOk({{"prompt", "/sleep 60000"}});
   const std::string run = start["agent_run_id"];
   auto stream = a.OpenStream(run);
   const StreamResult s = ReadToEnd(*stream, milliseconds(5000));

@@ -87,8 +87,8 @@ bool LooksLikeUuid(const nlohmann::json& v) {
 }
 
 bool IsTerminal(const SseEvent& e) {
-  if (e.type() != "status" || !e.json.contains("status")) return false;
-  const auto& s = e.json["status"];
+  if (e.type() != "status") return false;
+  const std::string s = StrAt(e.json, {"status"});
   return s == "completed" || s == "failed" || s == "stopped";
 }
 
@@ -109,7 +109,7 @@ std::string Describe(const std::vector<SseEvent>& events) {
              << "expected id " << want << ", got " << (e.id ? *e.id : "<none>") << " in\n"
              << Describe(events);
     }
-    if (!e.json.is_object() || e.json.value("_event_id", "") != std::to_string(want)) {
+    if (StrAt(e.json, {"_event_id"}) != std::to_string(want)) {
       return ::testing::AssertionFailure()
              << "event " << want << " lacks \"_event_id\":\"" << want << "\": " << e.data;
     }
@@ -135,9 +135,9 @@ std::string Describe(const std::vector<SseEvent>& events) {
                                            << Describe(r.events);
     }
   }
-  const auto& last = r.events.back().json;
-  if (last["status"] != status) {
-    return ::testing::AssertionFailure() << "terminal status " << last["status"] << ", want "
+  const std::string last = StrAt(r.events.back().json, {"status"});
+  if (last != status) {
+    return ::testing::AssertionFailure() << "terminal status " << last << ", want "
                                          << status << "; events:\n"
                                          << Describe(r.events);
   }
@@ -148,11 +148,8 @@ std::string ChunkText(const std::vector<SseEvent>& events) {
   std::string text;
   for (const SseEvent& e : events) {
     if (e.type() != "assistant") continue;
-    const auto& j = e.json;
-    if (j.contains("metadata") && j["metadata"].is_object() &&
-        j["metadata"].value("stream_status", "") == "chunk" && j.contains("content") &&
-        j["content"].is_object()) {
-      text += j["content"].value("content", "");
+    if (StrAt(e.json, {"metadata", "stream_status"}) == "chunk") {
+      text += StrAt(e.json, {"content", "content"});
     }
   }
   return text;

@@ -60,6 +60,23 @@ inline std::string Str(const nlohmann::json& j) {
   return j.is_string() ? j.get<std::string>() : std::string();
 }
 
+// j[k1][k2]... or null when a step is missing or not an object; never throws, never asserts
+// (const operator[] on a missing key is undefined behaviour in nlohmann::json).
+inline nlohmann::json At(const nlohmann::json& j, std::initializer_list<const char*> path) {
+  const nlohmann::json* cur = &j;
+  for (const char* key : path) {
+    if (!cur->is_object()) return nullptr;
+    auto it = cur->find(key);
+    if (it == cur->end()) return nullptr;
+    cur = &*it;
+  }
+  return *cur;
+}
+// At(...) as a string, "" when absent or not a string.
+inline std::string StrAt(const nlohmann::json& j, std::initializer_list<const char*> path) {
+  return Str(At(j, path));
+}
+
 // A user id no other test uses (so every test gets a fresh free-tier account).
 std::string UniqueUser(std::string_view prefix);
 

@@ -5,13 +5,12 @@
 #include <algorithm>
 #include <cmath>
 #include <exception>
+#include <jwt/jwt.hpp>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string_view>
 #include <system_error>
 #include <utility>
-
-#include <jwt/jwt.hpp>
-#include <nlohmann/json.hpp>
 
 #include "core/clock.h"
 
@@ -144,8 +143,8 @@ class JwtVerifier final : public TokenVerifier {
                          std::string_view signature) const {
     if (alg != "HS256") return Unauthenticated(kInvalid);
     if (options_.hs256_secret.empty()) return Unauthenticated(kBadSignature);
-    auto [mac, ec] = ::jwt::HMACSign<::jwt::algo::HS256>::sign(options_.hs256_secret,
-                                                                signing_input);
+    auto [mac, ec] =
+        ::jwt::HMACSign<::jwt::algo::HS256>::sign(options_.hs256_secret, signing_input);
     if (ec || mac.empty()) return Unauthenticated(kBadSignature);
     // Comparing the canonical encoding also refuses non-canonical spellings of the right MAC.
     const std::string expected = Base64UrlEncode(mac);

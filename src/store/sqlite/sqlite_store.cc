@@ -267,10 +267,15 @@ Status InsertEvent(Db& db, const std::string& run_id, int64_t seq, const std::st
 
 // ---- Write jobs (run on the writer thread, inside a savepoint) ----
 
-// Resolves the thread and project of `r` without writing anything; fills `out`. Sets
-// `new_project` when the project must be created.
-Status ResolveThread(Db& db, const NewRun& r, CreatedRun& out, bool& new_project) {
-  new_project = false;
+struct ResolvedThread {
+  CreatedRun ids;
+  bool new_project = false;  // the project must be created
+};
+
+// Resolves the thread and project of `r` without writing anything.
+Result<ResolvedThread> ResolveThread(Db& db, const NewRun& r) {
+  ResolvedThread resolved{CreatedRun{r.run_id, r.thread_id, r.project_id}};
+  CreatedRun& out = resolved.ids;
   if (!r.new_thread) {
     AGENTD_ASSIGN_OR_RETURN(std::optional<Thread> thread, FindThread(db, r.thread_id));
     if (!thread || thread->account_id != r.account_id) return NotFound("Thread not found");
@@ -281,7 +286,7 @@ Status ResolveThread(Db& db, const NewRun& r, CreatedRun& out, bool& new_project
       return Status(StatusCode::kAborted, "Thread already has a running agent run", "THREAD_BUSY",
                     {{"running_agent_run_id", *running}});
     }
-    return Status::Ok();
+    return resolved;
   }
   if (r.optimistic && (r.thread_id.empty() || r.project_id.empty())) {
     return InvalidArgument("thread_id and project_id required for optimistic mode");
@@ -297,17 +302,17 @@ Status ResolveThread(Db& db, const NewRun& r, CreatedRun& out, bool& new_project
   }
   if (out.project_id.empty()) {
     out.project_id = NewUuid();
-    new_project = true;
-    return Status::Ok();
+    resolved.new_project = true;
+    return resolved;
   }
   AGENTD_ASSIGN_OR_RETURN(std::optional<std::string> owner,
                           FirstText(db, kSelectProjectOwner, out.project_id));
   if (!owner) {
-    new_project = true;
+    resolved.new_project = true;
   } else if (*owner != r.account_id) {
     return NotFound("Project not found");
   }
-  return Status::Ok();
+  return resolved;
 }
 
 Result<CreatedRun> ApplyCreateRun(Db& db, const NewRun& r) {
@@ -315,14 +320,13 @@ Result<CreatedRun> ApplyCreateRun(Db& db, const NewRun& r) {
     return InvalidArgument("account_id and run_id required");
   }
   if (!r.new_thread && r.thread_id.empty()) return InvalidArgument("thread_id required");
-  CreatedRun out{r.run_id, r.thread_id, r.project_id};
-  bool new_project = false;
-  AGENTD_RETURN_IF_ERROR(ResolveThread(db, r, out, new_project));
+  AGENTD_ASSIGN_OR_RETURN(ResolvedThread resolved, ResolveThread(db, r));
+  const CreatedRun& out = resolved.ids;
 
   AGENTD_ASSIGN_OR_RETURN(Stmt account, db.Prepare(kInsertAccountIfAbsent));
   account.BindText(1, r.account_id).BindText(2, r.default_tier).BindInt(3, r.now_ms);
   AGENTD_RETURN_IF_ERROR(account.Run());
-  if (new_project) {
+  if (resolved.new_project) {
     AGENTD_ASSIGN_OR_RETURN(Stmt project, db.Prepare(kInsertProject));
     project.BindText(1, out.project_id).BindText(2, r.account_id).BindInt(3, r.now_ms);
     AGENTD_RETURN_IF_ERROR(project.Run());
@@ -553,17 +557,22 @@ void RollbackIfOpen(Db& db) {
   }
 }
 
-// Runs `job` in its own savepoint; its result goes to `result` (non-OK: its writes are undone).
-// Returns non-OK only when the enclosing transaction is no longer usable.
-Status ApplyInSavepoint(Db& db, WriteJob& job, Status& result) {
-  AGENTD_RETURN_IF_ERROR(db.Run(kSavepoint));
-  result = job.Apply(db);
-  if (!result.ok()) AGENTD_RETURN_IF_ERROR(db.Run(kRollbackToSavepoint));
-  AGENTD_RETURN_IF_ERROR(db.Run(kReleaseSavepoint));
+struct SavepointOutcome {
+  Status job;          // the job's own result; when not OK its writes were undone
+  Status transaction;  // not OK when the enclosing transaction is no longer usable
+};
+
+SavepointOutcome ApplyInSavepoint(Db& db, WriteJob& job) {
+  if (Status s = db.Run(kSavepoint); !s.ok()) return {s, s};
+  Status result = job.Apply(db);
+  if (!result.ok()) {
+    if (Status s = db.Run(kRollbackToSavepoint); !s.ok()) return {result, s};
+  }
+  if (Status s = db.Run(kReleaseSavepoint); !s.ok()) return {result, s};
   // SQLite rolls a whole transaction back on some errors (disk full, I/O); a later SAVEPOINT
   // would then silently start a new one.
-  if (!db.InTransaction()) return Unavailable("Database write failed");
-  return Status::Ok();
+  if (!db.InTransaction()) return {result, Unavailable("Database write failed")};
+  return {result, Status::Ok()};
 }
 
 }  // namespace
@@ -579,13 +588,15 @@ size_t SqliteStore::RunTransaction(std::vector<std::unique_ptr<WriteJob>>& batch
     return end;
   }
   for (size_t i = begin; i < end; ++i) {
-    if (Status txn = ApplyInSavepoint(db, *batch[i], job_results_[i]); !txn.ok()) {
+    SavepointOutcome outcome = ApplyInSavepoint(db, *batch[i]);
+    if (!outcome.transaction.ok()) {
       // Everything this transaction did is lost; the jobs after `i` get a new one.
       RollbackIfOpen(db);
       jobs_.fetch_add(i + 1 - begin, std::memory_order_relaxed);
-      for (size_t j = begin; j <= i; ++j) batch[j]->Complete(txn);
+      for (size_t j = begin; j <= i; ++j) batch[j]->Complete(outcome.transaction);
       return i + 1;
     }
+    job_results_[i] = std::move(outcome.job);
   }
   Status commit = db.Run(kCommit);
   if (!commit.ok()) RollbackIfOpen(db);
