@@ -46,6 +46,7 @@ const Field kFields[] = {
     {"runs", "max_steps", &Config::max_steps},
     {"runs", "run_timeout_ms", &Config::run_timeout_ms},
     {"runs", "event_retention_s", &Config::event_retention_s},
+    {"runs", "retention_sweep_ms", &Config::retention_sweep_ms},
     {"runs", "subscriber_queue_bytes", &Config::subscriber_queue_bytes},
     {"http", "max_body_bytes", &Config::max_body_bytes},
     {"http", "cors_allowed_origins", &Config::cors_allowed_origins},
@@ -294,6 +295,7 @@ Status Validate(const Config& c) {
   AGENTD_RETURN_IF_ERROR(CheckRange("runs.max_steps", c.max_steps, 1, 10000));
   AGENTD_RETURN_IF_ERROR(CheckRange("runs.run_timeout_ms", c.run_timeout_ms, 1));
   AGENTD_RETURN_IF_ERROR(CheckRange("runs.event_retention_s", c.event_retention_s, 0));
+  AGENTD_RETURN_IF_ERROR(CheckRange("runs.retention_sweep_ms", c.retention_sweep_ms, 1));
   AGENTD_RETURN_IF_ERROR(CheckRange("runs.subscriber_queue_bytes", c.subscriber_queue_bytes, 1));
   AGENTD_RETURN_IF_ERROR(CheckRange("http.max_body_bytes", c.max_body_bytes, 1));
   for (const std::string& origin : c.cors_allowed_origins) {

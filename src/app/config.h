@@ -39,6 +39,7 @@ struct Config {
   int max_steps = 25;              // model <-> tool round trips per run
   int64_t run_timeout_ms = 600000;
   int64_t event_retention_s = 86400;  // how long a finished run's events stay replayable
+  int64_t retention_sweep_ms = 60000;  // how often expired events are deleted
   // Bound of one SSE subscriber's queue; beyond it the subscriber catches up from the store.
   int64_t subscriber_queue_bytes = 1048576;
 

@@ -94,6 +94,8 @@ int Serve(Config config) {
   run_options.lease_renew = std::chrono::milliseconds(config.lease_renew_ms);
   run_options.run_timeout = std::chrono::milliseconds(config.run_timeout_ms);
   run_options.max_steps = config.max_steps;
+  run_options.event_retention = std::chrono::seconds(config.event_retention_s);
+  run_options.retention_sweep = std::chrono::milliseconds(config.retention_sweep_ms);
   run_options.subscriber_queue_bytes = static_cast<size_t>(config.subscriber_queue_bytes);
   run_options.default_tier = config.default_tier;
   runs::RunService run_service(**store, *bus, {{"builtin", echo.get()}}, *tools,

@@ -215,6 +215,26 @@ Result<int> RunService::RecoverLostRuns() {
 
 void RunService::StartBackgroundTasks() {
   asio::co_spawn(executor_, RenewLeasesLoop(), asio::detached);
+  asio::co_spawn(executor_, PurgeEventsLoop(), asio::detached);
+}
+
+asio::awaitable<void> RunService::PurgeEventsLoop() {
+  constexpr int kRunsPerSweep = 500;
+  asio::steady_timer timer(executor_);
+  for (;;) {
+    timer.expires_after(options_.retention_sweep);
+    co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    {
+      std::lock_guard lock(mu_);
+      if (shutting_down_) co_return;
+    }
+    const int64_t cutoff =
+        NowMillis() -
+        std::chrono::duration_cast<std::chrono::milliseconds>(options_.event_retention).count();
+    store_.PurgeEvents(cutoff, kRunsPerSweep, [](Result<int64_t> purged) {
+      if (!purged.ok()) spdlog::warn("event retention sweep failed: {}", purged.status().ToString());
+    });
+  }
 }
 
 asio::awaitable<void> RunService::RenewLeasesLoop() {

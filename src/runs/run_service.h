@@ -31,6 +31,8 @@ struct RunServiceOptions {
   std::chrono::milliseconds lease_renew{10000};  // how often the owner renews
   std::chrono::milliseconds run_timeout{600000}; // a run longer than this fails
   std::chrono::milliseconds store_poll{500};     // feed polling when no live channel
+  std::chrono::seconds event_retention{86400};   // events of finished runs kept this long
+  std::chrono::milliseconds retention_sweep{60000};
   int max_steps = 25;
   size_t subscriber_queue_bytes = 1 << 20;
   std::string default_tier = "free";
@@ -67,7 +69,7 @@ class RunService {
 
   // Makes failed every run left running by a dead server (blocking; call before serving).
   Result<int> RecoverLostRuns();
-  // Starts the periodic lease renewal on the executor.
+  // Starts the periodic lease renewal and event-retention sweep on the executor.
   void StartBackgroundTasks();
 
   // Commits the run (see Store::CreateRun for the refusals) and hands it to the executor.
@@ -101,6 +103,7 @@ class RunService {
   class ActiveRun;
   boost::asio::awaitable<void> Execute(std::shared_ptr<ActiveRun> run);
   boost::asio::awaitable<void> RenewLeasesLoop();
+  boost::asio::awaitable<void> PurgeEventsLoop();
   Result<store::Thread> OwnedThread(const std::string& account_id, const std::string& thread_id);
   void Forget(const std::string& run_id);
 

@@ -137,6 +137,11 @@ class Store {
   virtual void RenewLeases(std::string owner_instance, int64_t lease_expires_at_ms,
                            std::function<void(Status)> done) = 0;
 
+  // Deletes the events of up to `max_runs` runs that finished before `completed_before_ms`
+  // (event retention); returns how many runs were purged. Their rows and messages stay.
+  virtual void PurgeEvents(int64_t completed_before_ms, int max_runs,
+                           std::function<void(Result<int64_t>)> done) = 0;
+
   // Makes failed every running run whose owner is not `live_instance` or whose lease expired
   // before `now_ms` (pass an empty live_instance to reap all), appending a terminal
   // {"type":"status","status":"failed","message":error} event with the next seq. Blocking.

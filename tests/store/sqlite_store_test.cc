@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "core/ids.h"
+#include "store/sqlite/sqlite_schema.h"
 
 namespace agentd::store::sqlite {
 namespace {
@@ -717,7 +718,7 @@ TEST_F(SqliteStoreTest, ReopenedStoreSeesDataAndDoesNotMigrateAgain) {
   EXPECT_EQ(store_->GetRun(created.run_id)->status, RunStatus::kRunning);
   EXPECT_THAT(Seqs(*store_->ReadEvents(created.run_id, 0, 10)), ElementsAre(1, 2, 3, 4, 5));
   EXPECT_EQ(store_->ListMessages(created.thread_id)->size(), 1u);
-  EXPECT_EQ(Count("schema_migrations"), 1);
+  EXPECT_EQ(Count("schema_migrations"), LatestSchemaVersion());
   EXPECT_THAT(QueryRow("PRAGMA journal_mode"), ElementsAre("wal"));
 
   ASSERT_OK(Commit(Events(created.run_id, 6, 6)));
@@ -739,6 +740,46 @@ TEST(SqliteStoreOptions, BadOptionsAreInvalidArgumentAndMissingDirIsUnavailable)
   no_readers.read_connections = 0;
   EXPECT_EQ(NewSqliteStore(no_readers).status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(NewSqliteStore(SqliteOptions{path}).status().code(), StatusCode::kUnavailable);
+}
+
+}  // namespace
+}  // namespace agentd::store::sqlite
+
+namespace agentd::store::sqlite {
+namespace {
+
+class SqliteStorePurgeTest : public SqliteStoreTest {
+ protected:
+  Result<int64_t> Purge(int64_t completed_before_ms) {
+    std::promise<Result<int64_t>> promise;
+    auto future = promise.get_future();
+    store_->PurgeEvents(completed_before_ms, 100,
+                        [&](Result<int64_t> r) { promise.set_value(std::move(r)); });
+    return future.get();
+  }
+};
+
+TEST_F(SqliteStorePurgeTest, PurgeDeletesOnlyEventsOfRunsFinishedBeforeTheCutoff) {
+  const CreatedRun finished = MustCreate(NewThreadRun(kAlice));
+  ASSERT_OK(Commit(Events(finished.run_id, 1, 2)));
+  ASSERT_OK(Commit(Finish(finished.run_id, 3, RunStatus::kCompleted)));  // completed kNow+1000
+  const CreatedRun running = MustCreate(NewThreadRun(kAlice));
+  ASSERT_OK(Commit(Events(running.run_id, 1, 2)));
+
+  auto none = Purge(kNow + 1000);  // not strictly before: kept
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(*none, 0);
+  EXPECT_EQ(store_->ReadEvents(finished.run_id, 0, 10)->size(), 3u);
+
+  auto purged = Purge(kNow + 1001);
+  ASSERT_TRUE(purged.ok());
+  EXPECT_EQ(*purged, 1);
+  EXPECT_TRUE(store_->ReadEvents(finished.run_id, 0, 10)->empty());
+  EXPECT_EQ(store_->ReadEvents(running.run_id, 0, 10)->size(), 2u);
+  EXPECT_EQ(store_->GetRun(finished.run_id)->status, RunStatus::kCompleted);
+  EXPECT_EQ(store_->ListMessages(finished.thread_id)->size(), 1u);
+  // A second sweep has nothing left to do.
+  EXPECT_EQ(*Purge(kNow + 1001), 0);
 }
 
 }  // namespace

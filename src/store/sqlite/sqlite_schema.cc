@@ -83,6 +83,14 @@ CREATE TABLE run_events (
 ) WITHOUT ROWID;
 )sql";
 
+// Event retention: finished runs whose events were deleted are marked, so the sweep reads
+// only runs it has not handled yet.
+constexpr char kMigration2[] = R"sql(
+ALTER TABLE agent_runs ADD COLUMN events_purged INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX agent_runs_unpurged_by_completion ON agent_runs(completed_at)
+  WHERE status <> 'running' AND events_purged = 0;
+)sql";
+
 struct Migration {
   int64_t version;
   const char* sql;
@@ -91,6 +99,7 @@ struct Migration {
 // Append only; never edit a migration that has shipped.
 constexpr Migration kMigrations[] = {
     {1, kMigration1},
+    {2, kMigration2},
 };
 
 constexpr char kCreateMigrationsTable[] = R"sql(

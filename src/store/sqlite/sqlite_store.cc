@@ -78,6 +78,11 @@ constexpr char kFinishRun[] =
 constexpr char kRenewLeases[] =
     "UPDATE agent_runs SET lease_expires_at = ?2 "
     "WHERE owner_instance = ?1 AND status = 'running'";
+constexpr char kSelectRunsToPurge[] =
+    "SELECT run_id FROM agent_runs INDEXED BY agent_runs_unpurged_by_completion "
+    "WHERE status <> 'running' AND events_purged = 0 AND completed_at < ?1 LIMIT ?2";
+constexpr char kDeleteRunEvents[] = "DELETE FROM run_events WHERE run_id = ?1";
+constexpr char kMarkRunPurged[] = "UPDATE agent_runs SET events_purged = 1 WHERE run_id = ?1";
 // INDEXED BY: scan only the running runs (a partial index), never the whole history.
 constexpr char kSelectRunsToReap[] =
     "SELECT run_id, last_seq FROM agent_runs INDEXED BY agent_runs_running_by_owner "
@@ -402,6 +407,28 @@ Status ApplyRenewLeases(Db& db, const std::string& owner, int64_t lease_expires_
   return stmt.Run();
 }
 
+Result<int64_t> ApplyPurgeEvents(Db& db, int64_t completed_before_ms, int max_runs) {
+  std::vector<std::string> runs;
+  {
+    AGENTD_ASSIGN_OR_RETURN(Stmt select, db.Prepare(kSelectRunsToPurge));
+    select.BindInt(1, completed_before_ms).BindInt(2, max_runs);
+    for (;;) {
+      AGENTD_ASSIGN_OR_RETURN(bool row, select.Step());
+      if (!row) break;
+      runs.push_back(select.ColumnText(0));
+    }
+  }
+  for (const auto& run_id : runs) {
+    AGENTD_ASSIGN_OR_RETURN(Stmt del, db.Prepare(kDeleteRunEvents));
+    del.BindText(1, run_id);
+    AGENTD_RETURN_IF_ERROR(del.Run());
+    AGENTD_ASSIGN_OR_RETURN(Stmt mark, db.Prepare(kMarkRunPurged));
+    mark.BindText(1, run_id);
+    AGENTD_RETURN_IF_ERROR(mark.Run());
+  }
+  return static_cast<int64_t>(runs.size());
+}
+
 std::string TerminalFailedEvent(int64_t seq, const std::string& error) {
   nlohmann::ordered_json event = {{"type", "status"},
                                   {"status", RunStatusName(RunStatus::kFailed)},
@@ -630,6 +657,15 @@ void SqliteStore::RenewLeases(std::string owner_instance, int64_t lease_expires_
   Enqueue(MakeStatusJob(
       [owner = std::move(owner_instance), lease_expires_at_ms](Db& db) {
         return ApplyRenewLeases(db, owner, lease_expires_at_ms);
+      },
+      std::move(done)));
+}
+
+void SqliteStore::PurgeEvents(int64_t completed_before_ms, int max_runs,
+                              std::function<void(Result<int64_t>)> done) {
+  Enqueue(MakeResultJob<int64_t>(
+      [completed_before_ms, max_runs](Db& db) {
+        return ApplyPurgeEvents(db, completed_before_ms, max_runs);
       },
       std::move(done)));
 }

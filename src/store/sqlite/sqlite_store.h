@@ -45,6 +45,8 @@ class SqliteStore final : public Store {
   // for a run that is no longer running, so nothing ever follows a terminal event. NotFound
   // for an unknown run; InvalidArgument when an event's seq is not above the run's last seq.
   void CommitRunWrite(RunWrite write, std::function<void(Status)> done) override;
+  void PurgeEvents(int64_t completed_before_ms, int max_runs,
+                   std::function<void(Result<int64_t>)> done) override;
   void RenewLeases(std::string owner_instance, int64_t lease_expires_at_ms,
                    std::function<void(Status)> done) override;
   // REQUIRES: not called on the writer thread (i.e. not from a `done` callback).
