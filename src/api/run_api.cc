@@ -18,9 +18,8 @@ Status CheckUuid(const std::optional<std::string>& value) {
 
 bool Present(const std::optional<std::string>& v) { return v && !v->empty(); }
 
-Status CheckRunId(const std::string& run_id) {
-  // Not a UUID cannot name a run: answer as for any unknown run.
-  if (!IsUuid(run_id)) return NotFound("Agent run not found");
+Status CheckPathId(const std::string& id) {
+  if (!IsUuid(id)) return InvalidArgument(kInvalidUuid);
   return Status::Ok();
 }
 
@@ -91,21 +90,21 @@ boost::asio::awaitable<Result<nlohmann::json>> RunApi::StartRun(const auth::Prin
 
 boost::asio::awaitable<Result<nlohmann::json>> RunApi::StopRun(const auth::Principal& caller,
                                                                std::string run_id) {
-  if (Status s = CheckRunId(run_id); !s.ok()) co_return s;
+  if (Status s = CheckPathId(run_id); !s.ok()) co_return s;
   auto status = co_await runs_.Stop(caller.user_id, CanonicalUuid(run_id));
   if (!status.ok()) co_return status.status();
   co_return nlohmann::json{{"status", store::RunStatusName(*status)}};
 }
 
 Result<nlohmann::json> RunApi::GetRun(const auth::Principal& caller, const std::string& run_id) {
-  AGENTD_RETURN_IF_ERROR(CheckRunId(run_id));
+  AGENTD_RETURN_IF_ERROR(CheckPathId(run_id));
   AGENTD_ASSIGN_OR_RETURN(auto run, runs_.GetRun(caller.user_id, CanonicalUuid(run_id)));
   return RunDetailToJson(run);
 }
 
 Result<nlohmann::json> RunApi::GetRunStatus(const auth::Principal& caller,
                                             const std::string& run_id) {
-  AGENTD_RETURN_IF_ERROR(CheckRunId(run_id));
+  AGENTD_RETURN_IF_ERROR(CheckPathId(run_id));
   AGENTD_ASSIGN_OR_RETURN(auto run, runs_.GetRun(caller.user_id, CanonicalUuid(run_id)));
   return nlohmann::json{{"status", store::RunStatusName(run.status)},
                         {"error", run.error.empty() ? nlohmann::json(nullptr)
@@ -116,7 +115,7 @@ Result<nlohmann::json> RunApi::ListThreadRuns(const auth::Principal& caller,
                                               const std::string& thread_id,
                                               std::optional<std::string> limit,
                                               std::optional<std::string> before) {
-  if (!IsUuid(thread_id)) return NotFound("Thread not found");
+  AGENTD_RETURN_IF_ERROR(CheckPathId(thread_id));
   int n = 50;
   if (limit) {
     auto [p, ec] = std::from_chars(limit->data(), limit->data() + limit->size(), n);
@@ -142,7 +141,7 @@ Result<nlohmann::json> RunApi::ListActiveRuns(const auth::Principal& caller) {
 
 Result<nlohmann::json> RunApi::ListMessages(const auth::Principal& caller,
                                             const std::string& thread_id) {
-  if (!IsUuid(thread_id)) return NotFound("Thread not found");
+  AGENTD_RETURN_IF_ERROR(CheckPathId(thread_id));
   AGENTD_ASSIGN_OR_RETURN(auto messages,
                           runs_.ListMessages(caller.user_id, CanonicalUuid(thread_id)));
   nlohmann::json list = nlohmann::json::array();
@@ -153,7 +152,7 @@ Result<nlohmann::json> RunApi::ListMessages(const auth::Principal& caller,
 Result<std::shared_ptr<runs::RunEventFeed>> RunApi::OpenStream(
     const auth::Principal& caller, const std::string& run_id, const std::string& last_id,
     boost::asio::any_io_executor executor) {
-  AGENTD_RETURN_IF_ERROR(CheckRunId(run_id));
+  AGENTD_RETURN_IF_ERROR(CheckPathId(run_id));
   int64_t after = 0;
   if (!last_id.empty()) {
     auto [p, ec] = std::from_chars(last_id.data(), last_id.data() + last_id.size(), after);
