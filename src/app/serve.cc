@@ -9,6 +9,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <cstdio>
 #include <filesystem>
@@ -28,6 +29,8 @@ namespace agentd::app {
 namespace {
 
 namespace asio = boost::asio;
+
+constexpr auto kStreamDrainTimeout = std::chrono::seconds(2);
 
 // One server per data dir: the lock is what makes "every running run at startup belongs to a
 // dead process" true, so recovery can reap them at once.
@@ -141,6 +144,13 @@ int Serve(Config config) {
         io,
         [&]() -> asio::awaitable<void> {
           co_await run_service.Shutdown();
+          // Let open streams deliver the terminal events just published, then close.
+          asio::steady_timer tick(io);
+          const auto deadline = std::chrono::steady_clock::now() + kStreamDrainTimeout;
+          while (server.active_streams() > 0 && std::chrono::steady_clock::now() < deadline) {
+            tick.expires_after(std::chrono::milliseconds(5));
+            co_await tick.async_wait(asio::use_awaitable);
+          }
           io.stop();
         },
         asio::detached);

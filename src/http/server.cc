@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <atomic>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -80,6 +81,8 @@ class HttpServer::Impl {
     asio::co_spawn(io_, Accept(), asio::detached);
     return acceptor_.local_endpoint().port();
   }
+
+  int active_streams() const { return active_streams_.load(); }
 
   void StopAccepting() {
     asio::post(io_, [this] {
@@ -202,7 +205,9 @@ class HttpServer::Impl {
         auto head_result = co_await bhttp::async_write_header(stream, sr, kTuple);
         if (std::get<0>(head_result)) break;
         SocketChunkWriter writer(stream);
+        ++active_streams_;
         co_await resp.stream(writer);
+        --active_streams_;
         co_await asio::async_write(stream, bhttp::make_chunk_last(), kTuple);
         break;
       }
@@ -218,6 +223,7 @@ class HttpServer::Impl {
   const Router& router_;
   const ServerOptions options_;
   tcp::acceptor acceptor_;
+  std::atomic<int> active_streams_{0};
 };
 
 HttpServer::HttpServer(asio::io_context& io, const Router& router, ServerOptions options)
@@ -225,5 +231,6 @@ HttpServer::HttpServer(asio::io_context& io, const Router& router, ServerOptions
 HttpServer::~HttpServer() = default;
 Result<uint16_t> HttpServer::Listen() { return impl_->Listen(); }
 void HttpServer::StopAccepting() { impl_->StopAccepting(); }
+int HttpServer::active_streams() const { return impl_->active_streams(); }
 
 }  // namespace agentd::http

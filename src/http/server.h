@@ -36,6 +36,8 @@ class HttpServer {
   Result<uint16_t> Listen();
   // Stops accepting new connections (open ones finish their current exchange).
   void StopAccepting();
+  // Streamed responses (SSE) still being written; shutdown waits for them to flush.
+  int active_streams() const;
 
  private:
   class Impl;

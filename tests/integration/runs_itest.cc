@@ -170,7 +170,8 @@ TEST_F(RunsItest, MessagesAreOldestFirstWithUserAndAssistant) {
   EXPECT_EQ(messages[1]["is_llm_message"], true);
 }
 
-TEST_F(RunsItest, LimitsDescribesTheCallersAccount) {
+// Billing issue (tiers, credits, /limits): enabled when the gate lands.
+TEST_F(RunsItest, DISABLED_LimitsDescribesTheCallersAccount) {
   Api a = NewUser();
   Response r = a.Get("/limits");
   ASSERT_EQ(r.status, 200) << r.body;
@@ -181,10 +182,16 @@ TEST_F(RunsItest, LimitsDescribesTheCallersAccount) {
   EXPECT_EQ(anonymous.status, 401);
 }
 
-TEST_F(RunsItest, HealthAndMetricsNeedNoAuth) {
+TEST_F(RunsItest, HealthNeedsNoAuth) {
   HttpClient http(server()->base_url());
   Response health = http.Request("GET", "/health", {});
   EXPECT_EQ(health.status, 200) << health.body;
+  EXPECT_EQ(health.Json().value("status", ""), "ok");
+}
+
+// /metrics arrives with its own issue.
+TEST_F(RunsItest, DISABLED_MetricsNeedNoAuth) {
+  HttpClient http(server()->base_url());
   Response metrics = http.Request("GET", "/metrics", {});
   EXPECT_EQ(metrics.status, 200) << metrics.body;
   EXPECT_NE(metrics.Header("Content-Type").value_or("").find("text/plain"), std::string::npos);
