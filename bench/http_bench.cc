@@ -1066,6 +1066,10 @@ int Streams(const Options& o) {
                     : NAN,
                 per_peak);
     Figure("streams_rss_per_run_kib", per_run);
+    Figure("streams_rss_stream_only_kib",
+           snap_all_open && started > 0 && snap_open > 0
+               ? static_cast<double>(snap_rss - rss_runs) / static_cast<double>(snap_open)
+               : NAN);
     Figure("streams_rss_per_stream_kib", per_open);
     Figure("streams_rss_peak_per_stream_kib", per_peak);
     Figure("streams_rss_before_kib", static_cast<double>(rss_before));

@@ -68,9 +68,9 @@ constexpr char kInsertRun[] =
     "created_at, started_at, owner_instance, lease_expires_at, last_seq) "
     "VALUES (?1, ?2, ?3, ?4, 'running', ?5, ?6, ?6, ?7, ?8, 0)";
 constexpr char kSelectRunForWrite[] =
-    "SELECT thread_id, status, last_seq FROM agent_runs WHERE run_id = ?1";
+    "SELECT thread_id, status, last_seq, creation_order FROM agent_runs WHERE run_id = ?1";
 constexpr char kInsertEvent[] =
-    "INSERT INTO run_events(run_id, seq, data, created_at) VALUES (?1, ?2, ?3, ?4)";
+    "INSERT INTO run_events(run_key, seq, data, created_at) VALUES (?1, ?2, ?3, ?4)";
 constexpr char kUpdateLastSeq[] = "UPDATE agent_runs SET last_seq = ?2 WHERE run_id = ?1";
 constexpr char kFinishRun[] =
     "UPDATE agent_runs SET status = ?2, error = ?3, usage = ?4, completed_at = ?5 "
@@ -81,11 +81,14 @@ constexpr char kRenewLeases[] =
 constexpr char kSelectRunsToPurge[] =
     "SELECT run_id FROM agent_runs INDEXED BY agent_runs_unpurged_by_completion "
     "WHERE status <> 'running' AND events_purged = 0 AND completed_at < ?1 LIMIT ?2";
-constexpr char kDeleteRunEvents[] = "DELETE FROM run_events WHERE run_id = ?1";
+constexpr char kDeleteRunEvents[] =
+    "DELETE FROM run_events "
+    "WHERE run_key = (SELECT creation_order FROM agent_runs WHERE run_id = ?1)";
 constexpr char kMarkRunPurged[] = "UPDATE agent_runs SET events_purged = 1 WHERE run_id = ?1";
 // INDEXED BY: scan only the running runs (a partial index), never the whole history.
 constexpr char kSelectRunsToReap[] =
-    "SELECT run_id, last_seq FROM agent_runs INDEXED BY agent_runs_running_by_owner "
+    "SELECT run_id, last_seq, creation_order FROM agent_runs "
+    "INDEXED BY agent_runs_running_by_owner "
     "WHERE status = 'running' AND (?1 = '' OR owner_instance <> ?1 OR lease_expires_at < ?2) "
     "ORDER BY creation_order";
 constexpr char kFailReapedRun[] =
@@ -113,7 +116,9 @@ constexpr char kSelectMessages[] =
     "SELECT message_id, thread_id, type, is_llm_message, content, metadata, agent_id, "
     "agent_version_id, created_at, updated_at FROM messages WHERE thread_id = ?1 ORDER BY ord";
 constexpr char kSelectEvents[] =
-    "SELECT seq, data FROM run_events WHERE run_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3";
+    "SELECT seq, data FROM run_events "
+    "WHERE run_key = (SELECT creation_order FROM agent_runs WHERE run_id = ?1) AND seq > ?2 "
+    "ORDER BY seq LIMIT ?3";
 
 // ---- Jobs ----
 
@@ -263,10 +268,10 @@ Status InsertMessage(Db& db, const Message& m, const std::string& thread_id, int
   return stmt.Run();
 }
 
-Status InsertEvent(Db& db, const std::string& run_id, int64_t seq, const std::string& data,
+Status InsertEvent(Db& db, int64_t run_key, int64_t seq, const std::string& data,
                    int64_t now_ms) {
   AGENTD_ASSIGN_OR_RETURN(Stmt stmt, db.Prepare(kInsertEvent));
-  stmt.BindText(1, run_id).BindInt(2, seq).BindText(3, data).BindInt(4, now_ms);
+  stmt.BindInt(1, run_key).BindInt(2, seq).BindText(3, data).BindInt(4, now_ms);
   return stmt.Run();
 }
 
@@ -364,6 +369,7 @@ Status ApplyRunWrite(Db& db, const RunWrite& w, int64_t now_ms) {
   }
   std::string thread_id;
   int64_t last_seq = 0;
+  int64_t run_key = 0;
   {
     AGENTD_ASSIGN_OR_RETURN(Stmt run, db.Prepare(kSelectRunForWrite));
     run.BindText(1, w.run_id);
@@ -372,13 +378,14 @@ Status ApplyRunWrite(Db& db, const RunWrite& w, int64_t now_ms) {
     if (run.ColumnText(1) != RunStatusName(RunStatus::kRunning)) return NotRunning();
     thread_id = run.ColumnText(0);
     last_seq = run.ColumnInt(2);
+    run_key = run.ColumnInt(3);
   }
   if (!w.events.empty()) {
     int64_t seq = last_seq;
     for (const Event& e : w.events) {
       if (e.seq <= seq) return InvalidArgument("Event seq must increase");
       seq = e.seq;
-      AGENTD_RETURN_IF_ERROR(InsertEvent(db, w.run_id, e.seq, e.data, now_ms));
+      AGENTD_RETURN_IF_ERROR(InsertEvent(db, run_key, e.seq, e.data, now_ms));
     }
     AGENTD_ASSIGN_OR_RETURN(Stmt update, db.Prepare(kUpdateLastSeq));
     update.BindText(1, w.run_id).BindInt(2, seq);
@@ -439,22 +446,27 @@ std::string TerminalFailedEvent(int64_t seq, const std::string& error) {
 
 Result<std::vector<ReapedRun>> ApplyReapRuns(Db& db, const std::string& live_instance,
                                              int64_t now_ms, const std::string& error) {
-  std::vector<std::pair<std::string, int64_t>> victims;  // run_id, last_seq
+  struct Victim {
+    std::string run_id;
+    int64_t last_seq;
+    int64_t run_key;
+  };
+  std::vector<Victim> victims;
   {
     AGENTD_ASSIGN_OR_RETURN(Stmt select, db.Prepare(kSelectRunsToReap));
     select.BindText(1, live_instance).BindInt(2, now_ms);
     for (;;) {
       AGENTD_ASSIGN_OR_RETURN(bool row, select.Step());
       if (!row) break;
-      victims.emplace_back(select.ColumnText(0), select.ColumnInt(1));
+      victims.push_back({select.ColumnText(0), select.ColumnInt(1), select.ColumnInt(2)});
     }
   }
   std::vector<ReapedRun> reaped;
   reaped.reserve(victims.size());
-  for (const auto& [run_id, last_seq] : victims) {
+  for (const auto& [run_id, last_seq, run_key] : victims) {
     const int64_t seq = last_seq + 1;
     std::string data = TerminalFailedEvent(seq, error);
-    AGENTD_RETURN_IF_ERROR(InsertEvent(db, run_id, seq, data, now_ms));
+    AGENTD_RETURN_IF_ERROR(InsertEvent(db, run_key, seq, data, now_ms));
     AGENTD_ASSIGN_OR_RETURN(Stmt fail, db.Prepare(kFailReapedRun));
     fail.BindText(1, run_id).BindTextOrNull(2, error).BindInt(3, now_ms).BindInt(4, seq);
     AGENTD_RETURN_IF_ERROR(fail.Run());
@@ -509,6 +521,12 @@ Result<std::unique_ptr<Store>> NewSqliteStore(const SqliteOptions& options) {
   AGENTD_ASSIGN_OR_RETURN(std::unique_ptr<Db> writer, OpenWriter(options.path, synchronous));
   AGENTD_RETURN_IF_ERROR(MigrateSchema(*writer, NowMillis()));
 
+  std::unique_ptr<Db> checkpointer;
+  if (options.checkpoint_interval_ms > 0) {
+    AGENTD_RETURN_IF_ERROR(writer->ExecScript("PRAGMA wal_autocheckpoint=0"));
+    AGENTD_ASSIGN_OR_RETURN(checkpointer, Db::Open(options.path, Db::Mode::kReadWrite));
+    AGENTD_RETURN_IF_ERROR(SetBusyTimeout(*checkpointer));
+  }
   std::vector<std::unique_ptr<Db>> readers;
   for (int i = 0; i < options.read_connections; ++i) {
     AGENTD_ASSIGN_OR_RETURN(std::unique_ptr<Db> reader,
@@ -516,16 +534,37 @@ Result<std::unique_ptr<Store>> NewSqliteStore(const SqliteOptions& options) {
     AGENTD_RETURN_IF_ERROR(SetBusyTimeout(*reader));
     readers.push_back(std::move(reader));
   }
-  return std::unique_ptr<Store>(new SqliteStore(std::move(writer), std::move(readers)));
+  return std::unique_ptr<Store>(new SqliteStore(std::move(writer), std::move(readers),
+                                                std::move(checkpointer),
+                                                options.checkpoint_interval_ms));
 }
 
 // ---- Lifecycle and the writer ----
 
-SqliteStore::SqliteStore(std::unique_ptr<Db> write_db, std::vector<std::unique_ptr<Db>> read_dbs)
+SqliteStore::SqliteStore(std::unique_ptr<Db> write_db, std::vector<std::unique_ptr<Db>> read_dbs,
+                         std::unique_ptr<Db> checkpoint_db, int checkpoint_interval_ms)
     : write_db_(std::move(write_db)),
       read_pool_size_(read_dbs.size()),
-      idle_readers_(std::move(read_dbs)) {
+      idle_readers_(std::move(read_dbs)),
+      checkpoint_db_(std::move(checkpoint_db)),
+      checkpoint_interval_ms_(checkpoint_interval_ms) {
   writer_ = std::thread([this] { WriterLoop(); });
+  if (checkpoint_db_) checkpointer_ = std::thread([this] { CheckpointLoop(); });
+}
+
+void SqliteStore::CheckpointLoop() {
+  std::unique_lock lock(mu_);
+  while (!stopping_) {
+    stop_cv_.wait_for(lock, std::chrono::milliseconds(checkpoint_interval_ms_),
+                      [this] { return stopping_; });
+    if (stopping_) break;
+    lock.unlock();
+    // PASSIVE never blocks the writer or readers; frames still in use are copied next time.
+    if (Status s = checkpoint_db_->ExecScript("PRAGMA wal_checkpoint(PASSIVE)"); !s.ok()) {
+      spdlog::warn("store: WAL checkpoint failed: {}", s.ToString());
+    }
+    lock.lock();
+  }
 }
 
 SqliteStore::~SqliteStore() {
@@ -534,7 +573,9 @@ SqliteStore::~SqliteStore() {
     stopping_ = true;
   }
   work_cv_.notify_one();
+  stop_cv_.notify_all();
   writer_.join();
+  if (checkpointer_.joinable()) checkpointer_.join();
   std::lock_guard lock(read_mu_);
   AGENTD_CHECK(idle_readers_.size() == read_pool_size_);  // no read may outlive the store
 }

@@ -26,6 +26,9 @@ struct SqliteOptions {
   std::string path;                     // database file; created if absent. Required.
   std::string synchronous = "NORMAL";  // PRAGMA synchronous: OFF, NORMAL, FULL or EXTRA
   int read_connections = 4;             // size of the read pool, >= 1
+  // WAL checkpoints run on a background connection this often, so the writer never stalls on
+  // a checkpoint's fsync. 0 = SQLite's automatic checkpoint on the writer instead.
+  int checkpoint_interval_ms = 1000;
 };
 
 // Opens (creating and migrating as needed) the database and starts the writer thread.
@@ -72,7 +75,9 @@ class SqliteStore final : public Store {
 
  private:
   friend Result<std::unique_ptr<Store>> NewSqliteStore(const SqliteOptions& options);
-  SqliteStore(std::unique_ptr<Db> write_db, std::vector<std::unique_ptr<Db>> read_dbs);
+  SqliteStore(std::unique_ptr<Db> write_db, std::vector<std::unique_ptr<Db>> read_dbs,
+              std::unique_ptr<Db> checkpoint_db, int checkpoint_interval_ms);
+  void CheckpointLoop();
 
   void Enqueue(std::unique_ptr<WriteJob> job);
   void WriterLoop();
@@ -90,6 +95,7 @@ class SqliteStore final : public Store {
 
   std::mutex mu_;
   std::condition_variable work_cv_;
+  std::condition_variable stop_cv_;  // wakes the checkpointer on shutdown
   std::vector<std::unique_ptr<WriteJob>> queue_;  // guarded by mu_
   bool stopping_ = false;                          // guarded by mu_
   bool writer_done_ = false;                       // guarded by mu_
@@ -102,7 +108,11 @@ class SqliteStore final : public Store {
   std::atomic<uint64_t> transactions_{0};
   std::atomic<uint64_t> jobs_{0};
 
-  std::thread writer_;  // last: started once everything above exists
+  const std::unique_ptr<Db> checkpoint_db_;  // used only by checkpointer_; null = none
+  const int checkpoint_interval_ms_;
+
+  std::thread writer_;        // started once everything above exists
+  std::thread checkpointer_;  // runs while !stopping_
 };
 
 }  // namespace agentd::store::sqlite
