@@ -108,7 +108,7 @@ TEST_F(ConfigTest, DefaultsWithoutFileOrEnvironment) {
 }
 
 TEST_F(ConfigTest, ExampleFileListsEveryOptionAtItsDefault) {
-  const fs::path example = fs::path(__FILE__).parent_path() / "../../docs/config.example.toml";
+  const fs::path example = fs::path(AGENTD_SOURCE_DIR) / "docs/config.example.toml";
   FakeEnv env;
   auto c = LoadConfig(example.string(), std::nullopt, std::nullopt, env.lookup());
   ASSERT_TRUE(c.ok()) << c.status().ToString();
