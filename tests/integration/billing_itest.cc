@@ -27,6 +27,10 @@ concurrent_runs = 1
 threads = 3
 projects = 1
 models = "all"
+
+[tiers.short]
+run_timeout_s = 1
+models = "all"
 )";
 
 nlohmann::json DetailObject(const Response& r) {
@@ -332,6 +336,18 @@ TEST_F(BillingItest, OthersThreadIs404BeforeModelAccess) {
   Response s = other.Start({{"thread_id", Str(r["thread_id"])}, {"prompt", "x"},
                             {"model_name", "kortix/power"}});
   EXPECT_EQ(s.status, 404) << s.body;
+}
+
+TEST_F(BillingItest, RunOverItsTiersTimeoutFailsWithAClearError) {
+  Api a = NewUser();
+  MustAccount({"set", a.user(), "--tier", "short"});
+  auto r = a.StartOk({{"prompt", "/sleep 60000"}});
+  const StreamResult s = a.Finish(Str(r["agent_run_id"]));
+  ASSERT_TRUE(EndsWithTerminal(s, "failed")) << Describe(s.events);
+  EXPECT_EQ(s.events.back().json.value("message", ""), "Run exceeded its time limit of 1 s");
+  const auto errors = OfType(s.events, "error");
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].json.value("error_code", ""), "RUN_TIMEOUT");
 }
 
 // A fresh server per test: kill -9 and restart on the same data dir.
