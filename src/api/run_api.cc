@@ -104,11 +104,19 @@ boost::asio::awaitable<Result<nlohmann::json>> RunApi::StartRun(const auth::Prin
   for (const auto* text : {&form.prompt, &form.model_name, &form.mode}) {
     if (*text && !IsValidUtf8(**text)) co_return InvalidArgument("Form fields must be UTF-8 text");
   }
-  // 3. Thread: an existing one must be the caller's (THREAD_BUSY is checked in the start
-  // transaction, where two racing starts cannot both pass).
+  // 3. Thread: an existing one must be the caller's and idle. Both are checked again in the
+  // start transaction, where two racing starts cannot both pass; reading them here keeps the
+  // refusal order of API.md section 4 (404 and THREAD_BUSY before model and billing refusals).
   if (Present(form.thread_id) && !optimistic) {
-    auto thread = runs_.GetThread(caller.user_id, CanonicalUuid(*form.thread_id));
+    const std::string thread_id = CanonicalUuid(*form.thread_id);
+    auto thread = runs_.GetThread(caller.user_id, thread_id);
     if (!thread.ok()) co_return thread.status();
+    auto newest = runs_.ListThreadRuns(caller.user_id, thread_id, 1, "");
+    if (!newest.ok()) co_return newest.status();
+    if (!newest->empty() && newest->front().status == store::RunStatus::kRunning) {
+      co_return Status(StatusCode::kAborted, "Thread already has a running agent run",
+                       "THREAD_BUSY", {{"running_agent_run_id", newest->front().run_id}});
+    }
   }
   const double validation_ms = timer.Lap();
   // 4. Agent and model. Custom agents arrive with the agent issue: none exist yet.

@@ -350,6 +350,18 @@ TEST_F(BillingItest, RunOverItsTiersTimeoutFailsWithAClearError) {
   EXPECT_EQ(errors[0].json.value("error_code", ""), "RUN_TIMEOUT");
 }
 
+TEST_F(BillingItest, BusyThreadIs409BeforeModelAndBillingRefusals) {
+  Api a = NewUser();
+  auto r = a.StartOk({{"prompt", "/sleep 60000"}});
+  MustAccount({"set", a.user(), "--credits", "0"});
+  Response busy = a.Start({{"thread_id", Str(r["thread_id"])}, {"prompt", "x"},
+                           {"model_name", "kortix/power"}});
+  ASSERT_EQ(busy.status, 409) << busy.body;
+  EXPECT_EQ(DetailObject(busy).value("error_code", ""), "THREAD_BUSY");
+  EXPECT_EQ(DetailObject(busy).value("running_agent_run_id", ""), Str(r["agent_run_id"]));
+  ASSERT_EQ(a.Stop(Str(r["agent_run_id"])).status, 200);
+}
+
 // A fresh server per test: kill -9 and restart on the same data dir.
 TEST(BillingRestartItest, KillNineAndRestartReleasesTheSlot) {
   TempDir data{"agentd-itest-billing-restart"};
