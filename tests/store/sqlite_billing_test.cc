@@ -165,6 +165,7 @@ TEST_F(SqliteBillingTest, GateOrderIsCreditsThenThreadsThenProjectsThenConcurren
   auto r = Create(StartFor("alice", one));
   EXPECT_EQ(r.status().reason(), "INSUFFICIENT_CREDITS");
   ASSERT_TRUE(Update({.account_id = "alice", .set_credits_micro = 1}).ok());
+  const auto before = AllCounts();
   r = Create(StartFor("alice", one));
   EXPECT_EQ(r.status().reason(), "THREAD_LIMIT_EXCEEDED");
   EXPECT_EQ(r.status().details(), nlohmann::json({{"limit", 1}, {"current_count", 1}}));
@@ -178,6 +179,7 @@ TEST_F(SqliteBillingTest, GateOrderIsCreditsThenThreadsThenProjectsThenConcurren
                             {"running_count", 1},
                             {"running_thread_ids", nlohmann::json::array({first.thread_id})}}));
   EXPECT_EQ(r.status().code(), StatusCode::kResourceExhausted);
+  EXPECT_EQ(AllCounts(), before) << "refusals write nothing";
   // An existing thread skips the thread and project limits, not concurrency.
   ASSERT_TRUE(FinishRun(first.run_id, RunStatus::kCompleted).ok());
   EXPECT_TRUE(Create(ContinueFor("alice", first.thread_id, one)).ok());
