@@ -61,6 +61,11 @@ std::vector<llm::ChatMessage> ToChatHistory(const std::vector<store::Message>& m
   return out;
 }
 
+// The run's time limit: its tier's (when given), capped by the server's.
+std::chrono::milliseconds RunTimeout(const StartRunInput& input, std::chrono::milliseconds cap) {
+  return input.run_timeout.count() > 0 ? std::min(input.run_timeout, cap) : cap;
+}
+
 }  // namespace
 
 // One run executing on this instance: the agent loop's RunIo (seq numbering, persistence,
@@ -358,10 +363,7 @@ asio::awaitable<void> RunService::Execute(std::shared_ptr<ActiveRun> run) {
     config.max_steps = options_.max_steps;
     llm::LlmClient& model = *llm_clients_.at(run->input().provider);
 
-    const std::chrono::milliseconds timeout =
-        run->input().run_timeout.count() > 0 ? std::min(run->input().run_timeout, options_.run_timeout)
-                                             : options_.run_timeout;
-    run->stop_timer().expires_after(timeout);
+    run->stop_timer().expires_after(RunTimeout(run->input(), options_.run_timeout));
     std::variant<Result<agent::AgentOutcome>, std::tuple<boost::system::error_code>> result =
         std::tuple<boost::system::error_code>{};
     if (run->stop_reason() == StopReason::kNone) {
@@ -390,9 +392,7 @@ asio::awaitable<void> RunService::Execute(std::shared_ptr<ActiveRun> run) {
       message = "Server shut down during the run";
       error_event = ErrorEvent(message, "SHUTDOWN");
     } else {
-      const auto limit = run->input().run_timeout.count() > 0
-                             ? std::min(run->input().run_timeout, options_.run_timeout)
-                             : options_.run_timeout;
+      const auto limit = RunTimeout(run->input(), options_.run_timeout);
       message = fmt::format("Run exceeded its time limit of {} s", limit.count() / 1000.0);
       error_event = ErrorEvent(message, "RUN_TIMEOUT");
     }
