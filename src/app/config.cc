@@ -391,9 +391,14 @@ Status Validate(const Config& c) {
     return InvalidArgument("accounts.default_tier: no tier named '" + c.default_tier + "'");
   }
   for (const auto& [name, t] : c.billing.tiers) {
-    if (t.default_model.empty()) continue;
-    if (Result<const llm::ModelEntry*> m = c.models.Resolve(t.default_model); !m.ok()) {
-      return InvalidArgument("tiers." + name + ".default_model: " + m.status().message());
+    const std::string model = t.default_model.empty() ? c.default_model : t.default_model;
+    Result<const llm::ModelEntry*> m = c.models.Resolve(model);
+    if (!m.ok()) return InvalidArgument("tiers." + name + ".default_model: " + m.status().message());
+    // Otherwise every start of the tier without a model_name would be refused.
+    if (!billing::TierAllowsModel(t, **m)) {
+      return InvalidArgument("tiers." + name + ".default_model: " + (*m)->name +
+                             " is not open to tier " + name +
+                             " (list the tier in the model's tiers, or set models = \"all\")");
     }
   }
   return Status::Ok();

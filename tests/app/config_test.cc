@@ -500,7 +500,8 @@ TEST(BillingConfig, BadTierKeysAndUnknownDefaultTierAreErrors) {
                            "[tiers.free]\nmodels = \"some\"\n", "[billing]\nmultiplier = 2\n",
                            "[accounts]\ndefault_tier = \"gold\"\n",
                            "[tiers.free]\ndefault_model = \"no/such\"\n",
-                           "[accounts]\nstarting_credits = \"-1\"\n"}) {
+                           "[accounts]\nstarting_credits = \"-1\"\n",
+                           "[tiers.custom]\nthreads = 5\n"}) {  // minimax does not list custom
     auto c = load(text);
     EXPECT_FALSE(c.ok()) << text;
     if (!c.ok()) {
