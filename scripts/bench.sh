@@ -78,9 +78,20 @@ trap 'exit 130' INT TERM
 start_server() {
   local name=$1 dir=$WORK/$1
   mkdir -p "$dir"
+  # The billing gate runs on every start (account read, model access, credits, thread, project
+  # and concurrency counts in the start transaction) but with limits that never refuse: the
+  # figures measure the gate's cost, not its refusals.
   cat >"$dir.toml" <<EOF
 [server]
 io_threads = $IO_THREADS
+[accounts]
+default_tier = "bench"
+starting_credits = "1000000"
+[tiers.bench]
+concurrent_runs = 1000000
+threads = 1000000
+projects = 1000000
+models = "all"
 EOF
   "$AGENTD" serve --port 0 --data-dir "$dir/data" --config "$dir.toml" \
     >"$dir.stdout" 2>"$dir.stderr" &

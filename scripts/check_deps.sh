@@ -15,10 +15,11 @@ declare -A allowed=(
   [llm]="core llm"
   [llm/builtin]="core llm llm/builtin"
   [agent]="core llm agent"
-  [runs]="core store bus llm agent runs"
-  [api]="core store bus llm agent runs auth api"
+  [billing]="core llm billing"
+  [runs]="core store bus llm agent billing runs"
+  [api]="core store bus llm agent billing runs auth api"
   [http]="core http"
-  [http/handlers]="core store bus llm agent runs auth api http http/handlers"
+  [http/handlers]="core store bus llm agent billing runs auth api http http/handlers"
 )
 bad=0
 while IFS= read -r -d '' file; do

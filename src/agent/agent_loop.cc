@@ -133,6 +133,7 @@ boost::asio::awaitable<Result<AgentOutcome>> RunAgent(llm::LlmClient& model, Too
                                                       std::vector<llm::ChatMessage> history) {
   AgentOutcome outcome;
   for (int step = 1; step <= config.max_steps; ++step) {
+    if (Status s = co_await io.BeforeStep(); !s.ok()) co_return s;
     const llm::LlmRequest request = BuildRequest(config, tools, history);
     Result<llm::LlmResponse> response = co_await CallModel(model, io, config, request, step);
     if (!response.ok()) co_return response.status();

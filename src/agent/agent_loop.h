@@ -44,6 +44,10 @@ class RunIo {
   // Persists one conversation message of the thread; returns its message_id. Never blocks.
   virtual std::string SaveMessage(const std::string& type, nlohmann::json content,
                                   nlohmann::json metadata) = 0;
+  // Awaited before each model call; a non-OK Status ends the loop with it (the runs module
+  // answers ResourceExhausted INSUFFICIENT_CREDITS when the account's balance is used up, after
+  // the previous step's debit has committed).
+  virtual boost::asio::awaitable<Status> BeforeStep() = 0;
 };
 
 struct AgentConfig {
@@ -59,7 +63,8 @@ struct AgentOutcome {
 };
 
 // Runs the loop over `history` (the thread's messages so far, oldest first, ending with the
-// new user message). Returns the outcome, or the provider's error (the run then fails with
+// new user message). Before each model call it awaits io.BeforeStep() and returns its error,
+// if any. Returns the outcome, or the provider's error (the run then fails with
 // that message). Events emitted per step, in order:
 //   {"type":"llm_response_start","llm_response_id","model","step"}
 //   {"type":"assistant","content":{"role":"assistant","content":<delta>},

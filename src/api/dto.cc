@@ -67,4 +67,26 @@ nlohmann::json MessageToJson(const store::Message& m) {
           {"agent_version_id", OptionalText(m.agent_version_id)}};
 }
 
+nlohmann::json LimitsToJson(const store::Account& account, const billing::TierConfig& tier,
+                            const store::AccountUsage& usage,
+                            const std::vector<std::string>& allowed_models) {
+  return {{"tier", account.tier},
+          {"role", account.role},
+          {"balance", billing::UsdNumber(account.balance_micro)},
+          {"balance_micro", account.balance_micro},
+          {"limits",
+           {{"concurrent_runs", tier.max_concurrent_runs},
+            {"threads", tier.max_threads},
+            {"projects", tier.max_projects},
+            {"max_file_bytes", tier.max_file_bytes},
+            {"files_per_request", tier.max_files_per_request},
+            {"run_timeout_s", tier.run_timeout_s},
+            {"memory", tier.memory_allowed}}},
+          {"usage",
+           {{"running_runs", usage.running_runs},
+            {"threads", usage.threads},
+            {"projects", usage.projects}}},
+          {"allowed_models", allowed_models}};
+}
+
 }  // namespace agentd::api

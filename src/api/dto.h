@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "billing/billing.h"
 #include "runs/run_service.h"
 #include "store/store.h"
 
@@ -18,5 +19,9 @@ nlohmann::json RunListItemToJson(const store::Run& run);
 // One entry of GET /agent-runs/active.
 nlohmann::json ActiveRunToJson(const store::Run& run);
 nlohmann::json MessageToJson(const store::Message& message);
+// GET /limits.
+nlohmann::json LimitsToJson(const store::Account& account, const billing::TierConfig& tier,
+                            const store::AccountUsage& usage,
+                            const std::vector<std::string>& allowed_models);
 
 }  // namespace agentd::api

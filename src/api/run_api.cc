@@ -1,6 +1,7 @@
 #include "api/run_api.h"
 
 #include <charconv>
+#include <chrono>
 
 #include "api/dto.h"
 #include "core/ids.h"
@@ -17,6 +18,20 @@ Status CheckUuid(const std::optional<std::string>& value) {
 }
 
 bool Present(const std::optional<std::string>& v) { return v && !v->empty(); }
+
+// Milliseconds between phases of a start (X-Emit-Timing).
+class PhaseTimer {
+ public:
+  double Lap() {
+    const auto now = std::chrono::steady_clock::now();
+    const double ms = std::chrono::duration<double, std::milli>(now - last_).count();
+    last_ = now;
+    return ms;
+  }
+
+ private:
+  std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
+};
 
 Status CheckPathId(const std::string& id) {
   if (!IsUuid(id)) return InvalidArgument(kInvalidUuid);
@@ -35,11 +50,35 @@ bool IsKnownMode(std::string_view mode) {
 }
 
 RunApi::RunApi(runs::RunService& runs, const llm::ModelCatalog& catalog,
-               std::string default_model)
-    : runs_(runs), catalog_(catalog), default_model_(std::move(default_model)) {}
+               std::string default_model, const billing::BillingConfig& billing)
+    : runs_(runs),
+      catalog_(catalog),
+      default_model_(std::move(default_model)),
+      billing_(billing) {}
+
+Result<store::Account> RunApi::AccountOf(const std::string& account_id) {
+  AGENTD_ASSIGN_OR_RETURN(std::optional<store::Account> account, runs_.GetAccount(account_id));
+  if (account) return std::move(*account);
+  store::Account fresh;
+  fresh.account_id = account_id;
+  fresh.tier = billing_.new_account_tier;
+  fresh.role = "user";
+  fresh.balance_micro = billing_.new_account_credits_micro;
+  return fresh;
+}
+
+Result<const billing::TierConfig*> RunApi::TierOf(const store::Account& account) const {
+  const billing::TierConfig* tier = billing_.FindTier(account.tier);
+  if (tier == nullptr) {
+    // An account set to a tier that was later removed from the configuration.
+    return Internal("Account " + account.account_id + " has unknown tier " + account.tier);
+  }
+  return tier;
+}
 
 boost::asio::awaitable<Result<nlohmann::json>> RunApi::StartRun(const auth::Principal& caller,
                                                                 StartRunForm form) {
+  PhaseTimer timer;
   // 2. Fields.
   const bool optimistic = form.optimistic && *form.optimistic == "true";
   if (form.optimistic && *form.optimistic != "true" && *form.optimistic != "false") {
@@ -65,14 +104,38 @@ boost::asio::awaitable<Result<nlohmann::json>> RunApi::StartRun(const auth::Prin
   for (const auto* text : {&form.prompt, &form.model_name, &form.mode}) {
     if (*text && !IsValidUtf8(**text)) co_return InvalidArgument("Form fields must be UTF-8 text");
   }
+  // 3. Thread: an existing one must be the caller's and idle. Both are checked again in the
+  // start transaction, where two racing starts cannot both pass; reading them here keeps the
+  // refusal order of API.md section 4 (404 and THREAD_BUSY before model and billing refusals).
+  if (Present(form.thread_id) && !optimistic) {
+    const std::string thread_id = CanonicalUuid(*form.thread_id);
+    auto thread = runs_.GetThread(caller.user_id, thread_id);
+    if (!thread.ok()) co_return thread.status();
+    auto newest = runs_.ListThreadRuns(caller.user_id, thread_id, 1, "");
+    if (!newest.ok()) co_return newest.status();
+    if (!newest->empty() && newest->front().status == store::RunStatus::kRunning) {
+      co_return Status(StatusCode::kAborted, "Thread already has a running agent run",
+                       "THREAD_BUSY", {{"running_agent_run_id", newest->front().run_id}});
+    }
+  }
+  const double validation_ms = timer.Lap();
   // 4. Agent and model. Custom agents arrive with the agent issue: none exist yet.
   if (Present(form.agent_id)) co_return NotFound("Agent not found");
-  auto model = catalog_.Resolve(Present(form.model_name) ? *form.model_name : default_model_);
+  auto account = AccountOf(caller.user_id);
+  if (!account.ok()) co_return account.status();
+  auto tier = TierOf(*account);
+  if (!tier.ok()) co_return tier.status();
+  auto model = billing::ResolveModel(**tier, form.model_name.value_or(""), default_model_,
+                                     catalog_);
   if (!model.ok()) co_return model.status();
-  // 7. Files arrive with the sandbox issue; refuse rather than drop them silently.
+  const llm::ModelEntry& entry = *model->entry;
+  // 5.-6., 8. Credits, thread and project limits and the concurrency slot are checked in the
+  // start transaction (Store::CreateRun). 7. Files arrive with the sandbox issue; refuse rather
+  // than drop them silently.
   if (form.file_count > 0) {
     co_return Status(StatusCode::kUnimplemented, "File uploads are not supported yet");
   }
+  const double billing_ms = timer.Lap();
 
   runs::StartRunInput input;
   input.account_id = caller.user_id;
@@ -80,12 +143,27 @@ boost::asio::awaitable<Result<nlohmann::json>> RunApi::StartRun(const auth::Prin
   input.optimistic = optimistic;
   if (Present(form.thread_id)) input.thread_id = CanonicalUuid(*form.thread_id);
   if (optimistic) input.project_id = CanonicalUuid(*form.project_id);
-  input.model_name = (*model)->name;
-  input.provider = (*model)->provider;
-  input.upstream_model = (*model)->upstream;
+  input.model_name = entry.name;
+  input.provider = entry.provider;
+  input.upstream_model = entry.upstream;
+  input.limits = {(*tier)->max_concurrent_runs, (*tier)->max_threads, (*tier)->max_projects};
+  input.run_timeout = std::chrono::seconds((*tier)->run_timeout_s);
+  input.input_micro_usd_per_mtok = entry.input_micro_usd_per_mtok;
+  input.output_micro_usd_per_mtok = entry.output_micro_usd_per_mtok;
+  input.price_multiplier_ppm = billing_.price_multiplier_ppm;
   auto started = co_await runs_.Start(std::move(input));
   if (!started.ok()) co_return started.status();
-  co_return StartedRunToJson(*started);
+  nlohmann::json body = StartedRunToJson(*started);
+  if (form.emit_timing && account->role == "super_admin") {
+    const double database_ms = timer.Lap();
+    body["timing"] = {{"auth_ms", form.auth_ms},
+                      {"validation_ms", validation_ms},
+                      {"billing_ms", billing_ms},
+                      {"database_ms", database_ms},
+                      {"sandbox_ms", 0.0},
+                      {"total_ms", form.auth_ms + validation_ms + billing_ms + database_ms}};
+  }
+  co_return body;
 }
 
 boost::asio::awaitable<Result<nlohmann::json>> RunApi::StopRun(const auth::Principal& caller,
@@ -147,6 +225,13 @@ Result<nlohmann::json> RunApi::ListMessages(const auth::Principal& caller,
   nlohmann::json list = nlohmann::json::array();
   for (const auto& m : messages) list.push_back(MessageToJson(m));
   return nlohmann::json{{"messages", std::move(list)}};
+}
+
+Result<nlohmann::json> RunApi::GetLimits(const auth::Principal& caller) {
+  AGENTD_ASSIGN_OR_RETURN(store::Account account, AccountOf(caller.user_id));
+  AGENTD_ASSIGN_OR_RETURN(const billing::TierConfig* tier, TierOf(account));
+  AGENTD_ASSIGN_OR_RETURN(store::AccountUsage usage, runs_.GetAccountUsage(caller.user_id));
+  return LimitsToJson(account, *tier, usage, billing::AllowedModels(*tier, catalog_));
 }
 
 Result<std::shared_ptr<runs::RunEventFeed>> RunApi::OpenStream(

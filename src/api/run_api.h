@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "auth/verifier.h"
+#include "billing/billing.h"
 #include "core/status.h"
 #include "llm/model_catalog.h"
 #include "runs/run_service.h"
@@ -28,15 +29,23 @@ struct StartRunForm {
   std::optional<std::string> memory_enabled;
   std::optional<std::string> mode;
   size_t file_count = 0;
+  // X-Emit-Timing: true (honoured for super_admin only) and the handler's auth time.
+  bool emit_timing = false;
+  double auth_ms = 0;
 };
 
 class RunApi {
  public:
-  // REQUIRES: runs and catalog outlive the api. `default_model` is in the catalog.
-  RunApi(runs::RunService& runs, const llm::ModelCatalog& catalog, std::string default_model);
+  // REQUIRES: runs, catalog and billing outlive the api. `default_model` is in the catalog
+  // (the model of a tier that names none); billing.new_account_tier is one of its tiers.
+  RunApi(runs::RunService& runs, const llm::ModelCatalog& catalog, std::string default_model,
+         const billing::BillingConfig& billing);
 
-  // 200 body of POST /agent/start. Refusals: InvalidArgument (fields, "Unknown model: X"),
-  // NotFound, AlreadyExists THREAD_ALREADY_EXISTS, Aborted THREAD_BUSY, Unimplemented (files).
+  // 200 body of POST /agent/start, in API.md section 4 order. Refusals: InvalidArgument
+  // (fields, "Unknown model: X"), NotFound, PermissionDenied MODEL_ACCESS_DENIED, the billing
+  // refusals of Store::CreateRun (INSUFFICIENT_CREDITS, THREAD_/PROJECT_LIMIT_EXCEEDED,
+  // AGENT_RUN_LIMIT_EXCEEDED), AlreadyExists THREAD_ALREADY_EXISTS, Aborted THREAD_BUSY,
+  // Unimplemented (files). With form.emit_timing from a super_admin the body has "timing".
   boost::asio::awaitable<Result<nlohmann::json>> StartRun(const auth::Principal& caller,
                                                           StartRunForm form);
   // {"status": <final status>}
@@ -49,6 +58,9 @@ class RunApi {
                                         std::optional<std::string> before);
   Result<nlohmann::json> ListActiveRuns(const auth::Principal& caller);
   Result<nlohmann::json> ListMessages(const auth::Principal& caller, const std::string& thread_id);
+  // GET /limits: {"tier","role","balance","balance_micro","limits":{...},"usage":{...},
+  // "allowed_models":[...]}; an account not yet seen is shown as it would be created.
+  Result<nlohmann::json> GetLimits(const auth::Principal& caller);
 
   // The run's event feed after `last_id` (Last-Event-ID or ?last_id=; empty = from the start),
   // or nullptr when nothing is left to send (HTTP 204).
@@ -58,9 +70,14 @@ class RunApi {
                                                          boost::asio::any_io_executor executor);
 
  private:
+  // The caller's account, or the one a first start would create.
+  Result<store::Account> AccountOf(const std::string& account_id);
+  Result<const billing::TierConfig*> TierOf(const store::Account& account) const;
+
   runs::RunService& runs_;
   const llm::ModelCatalog& catalog_;
   const std::string default_model_;
+  const billing::BillingConfig& billing_;
 };
 
 // The modes a run may ask for (API.md section 9). All run the same tool set until the agent

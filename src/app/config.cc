@@ -200,10 +200,85 @@ Status ApplyModel(const toml::key& model_key, const toml::table& table, llm::Mod
   return Status::Ok();
 }
 
+// [tiers.<name>]: overrides the keys it sets on an existing tier, or adds a tier (starting
+// from the free tier's limits).
+Status ApplyTier(const toml::key& tier_key, const toml::table& table, billing::BillingConfig& b) {
+  const std::string tier(tier_key.str());
+  const std::string prefix = "tiers." + tier + ".";
+  if (tier.empty()) return ErrorAt(tier_key.source(), "a tier name must not be empty");
+  billing::TierConfig t;
+  if (const billing::TierConfig* existing = b.FindTier(tier)) t = *existing;
+  t.name = tier;
+  for (const auto& [key, node] : table) {
+    const std::string name = prefix + std::string(key.str());
+    auto count = [&](int64_t& out) -> Status {
+      AGENTD_ASSIGN_OR_RETURN(int64_t v, GetInteger<int64_t>(node, name));
+      if (v < -1) return ErrorAt(node.source(), name + " must be -1 (unlimited) or more");
+      out = v;
+      return Status::Ok();
+    };
+    if (key == "concurrent_runs") {
+      AGENTD_RETURN_IF_ERROR(count(t.max_concurrent_runs));
+    } else if (key == "threads") {
+      AGENTD_RETURN_IF_ERROR(count(t.max_threads));
+    } else if (key == "projects") {
+      AGENTD_RETURN_IF_ERROR(count(t.max_projects));
+    } else if (key == "max_file_bytes") {
+      AGENTD_ASSIGN_OR_RETURN(t.max_file_bytes, GetInteger<int64_t>(node, name));
+    } else if (key == "max_file_mb") {
+      AGENTD_ASSIGN_OR_RETURN(int64_t mb, GetInteger<int32_t>(node, name));
+      t.max_file_bytes = mb * 1024 * 1024;
+    } else if (key == "files_per_request") {
+      AGENTD_ASSIGN_OR_RETURN(t.max_files_per_request, GetInteger<int64_t>(node, name));
+    } else if (key == "run_timeout_s") {
+      AGENTD_ASSIGN_OR_RETURN(t.run_timeout_s, GetInteger<int64_t>(node, name));
+      if (t.run_timeout_s < 1) return ErrorAt(node.source(), name + " must be at least 1");
+    } else if (key == "memory") {
+      const auto* v = node.as_boolean();
+      if (v == nullptr) return ErrorAt(node.source(), name + " must be true or false");
+      t.memory_allowed = v->get();
+    } else if (key == "default_model") {
+      AGENTD_ASSIGN_OR_RETURN(t.default_model, GetString(node, name));
+    } else if (key == "models") {
+      AGENTD_ASSIGN_OR_RETURN(std::string models, GetString(node, name));
+      if (models != "all" && models != "listed") {
+        return ErrorAt(node.source(), name + " must be \"all\" or \"listed\"");
+      }
+      t.all_models = models == "all";
+    } else {
+      return ErrorAt(key.source(), "unknown configuration key " + name);
+    }
+  }
+  b.tiers[tier] = std::move(t);
+  return Status::Ok();
+}
+
+// Keys that are not plain Config fields. Returns true when `section.key` was one of them.
+Result<bool> ApplySpecial(const std::string& section, const toml::key& key, const toml::node& node,
+                          Config& config) {
+  if (section == "tiers") {
+    if (!node.is_table()) return ErrorAt(node.source(), "tiers." + std::string(key.str()) +
+                                                            " must be a table");
+    AGENTD_RETURN_IF_ERROR(ApplyTier(key, *node.as_table(), config.billing));
+    return true;
+  }
+  if (section == "billing" && key == "price_multiplier") {
+    AGENTD_ASSIGN_OR_RETURN(config.billing.price_multiplier_ppm,
+                            GetPrice(node, "billing.price_multiplier"));
+    return true;
+  }
+  if (section == "accounts" && key == "starting_credits") {
+    AGENTD_ASSIGN_OR_RETURN(config.billing.new_account_credits_micro,
+                            GetPrice(node, "accounts.starting_credits"));
+    return true;
+  }
+  return false;
+}
+
 Status ApplyToml(const toml::table& root, Config& config) {
   for (const auto& [section_key, section_node] : root) {
     const std::string section(section_key.str());
-    if (!IsSection(section)) {
+    if (!IsSection(section) && section != "tiers" && section != "billing") {
       return ErrorAt(section_key.source(), "unknown configuration section [" + section + "]");
     }
     const toml::table* table = section_node.as_table();
@@ -215,6 +290,8 @@ Status ApplyToml(const toml::table& root, Config& config) {
         AGENTD_RETURN_IF_ERROR(ApplyModel(key, *node.as_table(), config.models));
         continue;
       }
+      AGENTD_ASSIGN_OR_RETURN(bool special, ApplySpecial(section, key, node, config));
+      if (special) continue;
       const Field* field = FindField(section, key.str());
       if (field == nullptr) {
         return ErrorAt(key.source(),
@@ -293,7 +370,7 @@ Status Validate(const Config& c) {
   AGENTD_RETURN_IF_ERROR(CheckRange("runs.lease_renew_ms", c.lease_renew_ms, 1, c.lease_ms - 1));
   AGENTD_RETURN_IF_ERROR(CheckRange("runs.heartbeat_ms", c.heartbeat_ms, 1));
   AGENTD_RETURN_IF_ERROR(CheckRange("runs.max_steps", c.max_steps, 1, 10000));
-  AGENTD_RETURN_IF_ERROR(CheckRange("runs.run_timeout_ms", c.run_timeout_ms, 1));
+  AGENTD_RETURN_IF_ERROR(CheckRange("runs.run_timeout_ms", c.run_timeout_ms, 0));
   AGENTD_RETURN_IF_ERROR(CheckRange("runs.event_retention_s", c.event_retention_s, 0));
   AGENTD_RETURN_IF_ERROR(CheckRange("runs.retention_sweep_ms", c.retention_sweep_ms, 1));
   AGENTD_RETURN_IF_ERROR(CheckRange("runs.subscriber_queue_bytes", c.subscriber_queue_bytes, 1));
@@ -309,6 +386,20 @@ Status Validate(const Config& c) {
   AGENTD_RETURN_IF_ERROR(ValidateModels(c.models));
   if (Result<const llm::ModelEntry*> m = c.models.Resolve(c.default_model); !m.ok()) {
     return InvalidArgument("models.default: " + m.status().message());
+  }
+  if (c.billing.FindTier(c.default_tier) == nullptr) {
+    return InvalidArgument("accounts.default_tier: no tier named '" + c.default_tier + "'");
+  }
+  for (const auto& [name, t] : c.billing.tiers) {
+    const std::string model = t.default_model.empty() ? c.default_model : t.default_model;
+    Result<const llm::ModelEntry*> m = c.models.Resolve(model);
+    if (!m.ok()) return InvalidArgument("tiers." + name + ".default_model: " + m.status().message());
+    // Otherwise every start of the tier without a model_name would be refused.
+    if (!billing::TierAllowsModel(t, **m)) {
+      return InvalidArgument("tiers." + name + ".default_model: " + (*m)->name +
+                             " is not open to tier " + name +
+                             " (list the tier in the model's tiers, or set models = \"all\")");
+    }
   }
   return Status::Ok();
 }
@@ -410,43 +501,6 @@ int WriteFully(int fd, std::string_view data) {
 
 }  // namespace
 
-Result<int64_t> ParseMicroUsd(std::string_view dollars) {
-  constexpr uint64_t kMaxWholeDollars = 9'000'000'000'000;  // x 1e6 still fits in int64
-  constexpr size_t kDecimals = 6;
-  const auto bad = [&] {
-    return InvalidArgument("'" + std::string(dollars) +
-                           "' is not a non-negative dollar amount such as \"0.05\"");
-  };
-  const auto is_digits = [](std::string_view s) {
-    return !s.empty() && s.find_first_not_of("0123456789") == std::string_view::npos;
-  };
-
-  const size_t dot = dollars.find('.');
-  const std::string_view whole = dollars.substr(0, dot);
-  std::string_view frac = dot == std::string_view::npos ? "" : dollars.substr(dot + 1);
-  if (!is_digits(whole)) return bad();
-  if (dot != std::string_view::npos && !is_digits(frac)) return bad();
-  while (frac.size() > kDecimals && frac.back() == '0') frac.remove_suffix(1);
-  if (frac.size() > kDecimals) {
-    return InvalidArgument("'" + std::string(dollars) +
-                           "' has more than 6 decimals (the unit is 1e-6 USD)");
-  }
-
-  uint64_t whole_value = 0;
-  const auto [ptr, ec] = std::from_chars(whole.data(), whole.data() + whole.size(), whole_value);
-  if (ec != std::errc() || whole_value > kMaxWholeDollars) {
-    return InvalidArgument("'" + std::string(dollars) + "' is too large");
-  }
-  int64_t micro = static_cast<int64_t>(whole_value);
-  for (size_t i = 0; i < kDecimals; ++i) {
-    micro = micro * 10 + (i < frac.size() ? frac[i] - '0' : 0);
-  }
-  if (micro > static_cast<int64_t>(kMaxWholeDollars) * 1'000'000) {
-    return InvalidArgument("'" + std::string(dollars) + "' is too large");
-  }
-  return micro;
-}
-
 Result<Config> LoadConfig(const std::optional<std::string>& file, const std::optional<int>& port,
                           const std::optional<std::string>& data_dir, const EnvLookup& env) {
   Config config;
@@ -465,6 +519,7 @@ Result<Config> LoadConfig(const std::optional<std::string>& file, const std::opt
   if (data_dir) config.data_dir = *data_dir;
 
   config.sqlite_synchronous = ToUpper(std::move(config.sqlite_synchronous));
+  config.billing.new_account_tier = config.default_tier;
   AGENTD_RETURN_IF_ERROR(Validate(config));
   return config;
 }

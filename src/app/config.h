@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "billing/billing.h"
 #include "core/status.h"
 #include "llm/model_catalog.h"
 
@@ -37,7 +38,7 @@ struct Config {
   int64_t lease_renew_ms = 10000;  // must be < lease_ms
   int64_t heartbeat_ms = 10000;    // an idle SSE stream gets a ping after this much silence
   int max_steps = 25;              // model <-> tool round trips per run
-  int64_t run_timeout_ms = 600000;
+  int64_t run_timeout_ms = 0;  // cap on every run's tier timeout; 0 = no cap
   int64_t event_retention_s = 86400;  // how long a finished run's events stay replayable
   int64_t retention_sweep_ms = 60000;  // how often expired events are deleted
   // Bound of one SSE subscriber's queue; beyond it the subscriber catches up from the store.
@@ -51,8 +52,12 @@ struct Config {
   std::string default_model = "kortix/minimax";  // must resolve in `models`
   llm::ModelCatalog models = llm::DefaultModelCatalog();
 
-  // [accounts]
+  // [accounts] default_tier, starting_credits (dollars, default "3.00")
   std::string default_tier = "free";  // tier of an account created on first sight
+
+  // [tiers.<name>] tables, [billing] price_multiplier (default "1.0"), and the starting
+  // credits of [accounts]. billing.new_account_tier mirrors default_tier after loading.
+  billing::BillingConfig billing = billing::DefaultBillingConfig();
 
   // [store]
   std::string sqlite_synchronous = "NORMAL";  // "NORMAL" or "FULL" (input is case-insensitive)
@@ -77,9 +82,7 @@ Result<Config> LoadConfig(const std::optional<std::string>& file, const std::opt
 // read, or the file is empty.
 Result<std::string> LoadOrCreateJwtSecret(const std::string& data_dir);
 
-// Parses a non-negative decimal amount of US dollars ("0.05", "3", "12.500000") into integer
-// micro-dollars (50000, 3000000, 12500000) without floating point. Failure: InvalidArgument for
-// anything else, for more than 6 significant decimals, or for amounts above $9e12.
-Result<int64_t> ParseMicroUsd(std::string_view dollars);
+// Dollar amounts ("0.05") as micro-dollars; see billing/billing.h.
+using billing::ParseMicroUsd;
 
 }  // namespace agentd::app

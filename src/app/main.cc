@@ -1,9 +1,10 @@
-// agentd: the agent-run server. Subcommands: serve, token.
+// agentd: the agent-run server. Subcommands: serve, token, account.
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <optional>
 #include <string>
 
+#include "app/account_command.h"
 #include "app/config.h"
 #include "app/serve.h"
 #include "auth/jwt/jwt_verifier.h"
@@ -45,7 +46,32 @@ int main(int argc, char** argv) {
   token->add_option("--user", user, "User id (the token's sub)")->required();
   token->add_option("--ttl", ttl, "Lifetime in seconds (default 3600)");
 
+  CommonFlags account_flags;
+  std::string account_user;
+  agentd::app::AccountSetOptions set_options;
+  auto* account = app.add_subcommand("account", "Show or change an account (tier, role, credits)");
+  account->require_subcommand(1);
+  auto* account_set = account->add_subcommand("set", "Change an account, creating it if needed");
+  AddCommonFlags(account_set, account_flags, false);
+  account_set->add_option("USER", account_user, "User id (the token's sub)")->required();
+  account_set->add_option("--tier", set_options.tier, "Tier, e.g. free, pro, enterprise");
+  account_set->add_option("--credits", set_options.credits, "New balance in US dollars, e.g. 2.50");
+  account_set->add_option("--add-credits", set_options.add_credits,
+                          "US dollars to add (negative to remove)");
+  account_set->add_option("--role", set_options.role, "user or super_admin");
+  auto* account_show = account->add_subcommand("show", "Print tier, role, balance, running runs");
+  AddCommonFlags(account_show, account_flags, false);
+  account_show->add_option("USER", account_user, "User id (the token's sub)")->required();
+
   CLI11_PARSE(app, argc, argv);
+
+  if (*account) {
+    auto config = agentd::app::LoadConfig(account_flags.config_file, std::nullopt,
+                                          account_flags.data_dir);
+    if (!config.ok()) return Fail(config.status());
+    if (*account_set) return agentd::app::AccountSet(*config, account_user, set_options);
+    return agentd::app::AccountShow(*config, account_user);
+  }
 
   if (*serve) {
     auto config = agentd::app::LoadConfig(serve_flags.config_file, serve_flags.port,

@@ -95,19 +95,23 @@ int Serve(Config config) {
   runs::RunServiceOptions run_options;
   run_options.lease = std::chrono::milliseconds(config.lease_ms);
   run_options.lease_renew = std::chrono::milliseconds(config.lease_renew_ms);
-  run_options.run_timeout = std::chrono::milliseconds(config.run_timeout_ms);
+  // 0 = no server-wide cap: each run gets its tier's run_timeout_s.
+  run_options.run_timeout = config.run_timeout_ms > 0
+                                ? std::chrono::milliseconds(config.run_timeout_ms)
+                                : std::chrono::milliseconds(std::chrono::hours(24 * 365));
   run_options.max_steps = config.max_steps;
   run_options.event_retention = std::chrono::seconds(config.event_retention_s);
   run_options.retention_sweep = std::chrono::milliseconds(config.retention_sweep_ms);
   run_options.subscriber_queue_bytes = static_cast<size_t>(config.subscriber_queue_bytes);
-  run_options.default_tier = config.default_tier;
+  run_options.default_tier = config.billing.new_account_tier;
+  run_options.starting_credits_micro = config.billing.new_account_credits_micro;
   runs::RunService run_service(**store, *bus, {{"builtin", echo.get()}}, *tools,
                                io.get_executor(), run_options);
   auto reaped = run_service.RecoverLostRuns();
   if (!reaped.ok()) return Fail(reaped.status());
   if (*reaped > 0) spdlog::warn("recovered {} run(s) left running by a previous server", *reaped);
 
-  api::RunApi run_api(run_service, config.models, config.default_model);
+  api::RunApi run_api(run_service, config.models, config.default_model, config.billing);
   auto verifier = auth::jwt::NewJwtVerifier({.hs256_secret = config.jwt_secret,
                                         .leeway_s = config.jwt_leeway_s,
                                         .issuer = config.jwt_issuer,

@@ -12,6 +12,7 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "billing/billing.h"
 #include "core/clock.h"
 #include "core/ids.h"
 #include "core/json.h"
@@ -60,6 +61,11 @@ std::vector<llm::ChatMessage> ToChatHistory(const std::vector<store::Message>& m
   return out;
 }
 
+// The run's time limit: its tier's (when given), capped by the server's.
+std::chrono::milliseconds RunTimeout(const StartRunInput& input, std::chrono::milliseconds cap) {
+  return input.run_timeout.count() > 0 ? std::min(input.run_timeout, cap) : cap;
+}
+
 }  // namespace
 
 // One run executing on this instance: the agent loop's RunIo (seq numbering, persistence,
@@ -82,10 +88,43 @@ class RunService::ActiveRun final : public agent::RunIo,
   asio::steady_timer& stop_timer() { return stop_timer_; }
   StopReason stop_reason() const { return stop_reason_.load(); }
   const llm::Usage& usage() const { return usage_; }
+  int64_t cost_micro() const { return cost_micro_; }
 
   void Emit(nlohmann::json event) override {
-    if (event.value("type", "") == "llm_response_end") AddUsage(event);
-    Submit({std::move(event)}, std::nullopt, nullptr);
+    std::optional<store::Debit> debit;
+    if (event.value("type", "") == "llm_response_end") {
+      const llm::Usage step = AddUsage(event);
+      const int64_t cost =
+          billing::CostMicro(step, input_.input_micro_usd_per_mtok,
+                             input_.output_micro_usd_per_mtok, input_.price_multiplier_ppm);
+      cost_micro_ += cost;
+      event["cost"] = billing::UsdNumber(cost);
+      if (cost != 0) {
+        debit = store::Debit{input_.account_id, cost, "model response " + input_.model_name};
+        ++debits_;
+      }
+    }
+    Submit({std::move(event)}, std::nullopt, nullptr, std::move(debit));
+  }
+
+  // Refuses the next model step once the account's balance is used up. After a debit of this
+  // run, an empty write first waits for it: the writer commits in submission order.
+  asio::awaitable<Status> BeforeStep() override {
+    if (debits_ != checked_debits_) {
+      checked_debits_ = debits_;
+      store::RunWrite barrier;
+      barrier.run_id = ids_.run_id;
+      (void)co_await AwaitCallback<Status>([&](std::function<void(Status)> cb) {
+        store_.CommitRunWrite(std::move(barrier), std::move(cb));
+      });
+    }
+    auto account = store_.GetAccount(input_.account_id);
+    if (!account.ok()) co_return account.status();
+    if (*account && (*account)->balance_micro <= 0) {
+      co_return Status(StatusCode::kResourceExhausted, "Insufficient credits",
+                       "INSUFFICIENT_CREDITS");
+    }
+    co_return Status::Ok();
   }
 
   std::string SaveMessage(const std::string& type, nlohmann::json content,
@@ -110,10 +149,11 @@ class RunService::ActiveRun final : public agent::RunIo,
 
   // Commits `events` (and the terminal update) atomically; publishes them after the commit.
   void Submit(std::vector<nlohmann::json> events, std::optional<store::RunFinish> finish,
-              std::function<void(Status)> done) {
+              std::function<void(Status)> done, std::optional<store::Debit> debit = {}) {
     store::RunWrite w;
     w.run_id = ids_.run_id;
     w.finish = std::move(finish);
+    w.debit = std::move(debit);
     std::vector<bus::EventPtr> published;
     const std::string now = IsoTime(NowMillis());
     for (auto& e : events) {
@@ -169,10 +209,13 @@ class RunService::ActiveRun final : public agent::RunIo,
   }
 
  private:
-  void AddUsage(const nlohmann::json& event) {
+  // Adds the event's usage to the run's; returns the event's.
+  llm::Usage AddUsage(const nlohmann::json& event) {
     const auto& u = event.value("usage", nlohmann::json::object());
-    usage_.prompt_tokens += u.value("prompt_tokens", int64_t{0});
-    usage_.completion_tokens += u.value("completion_tokens", int64_t{0});
+    llm::Usage step{u.value("prompt_tokens", int64_t{0}), u.value("completion_tokens", int64_t{0})};
+    usage_.prompt_tokens += step.prompt_tokens;
+    usage_.completion_tokens += step.completion_tokens;
+    return step;
   }
 
   store::Store& store_;
@@ -186,6 +229,9 @@ class RunService::ActiveRun final : public agent::RunIo,
   // Touched only by the run's coroutine (single producer of events).
   int64_t last_seq_ = 0;
   llm::Usage usage_;
+  int64_t cost_micro_ = 0;
+  int64_t debits_ = 0;          // debits submitted
+  int64_t checked_debits_ = 0;  // debits submitted when BeforeStep last waited
 
   std::mutex mu_;
   std::optional<RunStatus> final_status_;                    // GUARDED_BY(mu_)
@@ -265,6 +311,8 @@ asio::awaitable<Result<StartedRun>> RunService::Start(StartRunInput input) {
   store::NewRun row;
   row.account_id = input.account_id;
   row.default_tier = options_.default_tier;
+  row.starting_credits_micro = options_.starting_credits_micro;
+  row.limits = input.limits;
   row.new_thread = input.thread_id.empty() || input.optimistic;
   row.optimistic = input.optimistic;
   row.thread_id = input.thread_id;
@@ -315,7 +363,7 @@ asio::awaitable<void> RunService::Execute(std::shared_ptr<ActiveRun> run) {
     config.max_steps = options_.max_steps;
     llm::LlmClient& model = *llm_clients_.at(run->input().provider);
 
-    run->stop_timer().expires_after(options_.run_timeout);
+    run->stop_timer().expires_after(RunTimeout(run->input(), options_.run_timeout));
     std::variant<Result<agent::AgentOutcome>, std::tuple<boost::system::error_code>> result =
         std::tuple<boost::system::error_code>{};
     if (run->stop_reason() == StopReason::kNone) {
@@ -328,6 +376,11 @@ asio::awaitable<void> RunService::Execute(std::shared_ptr<ActiveRun> run) {
       if (outcome.ok()) {
         status = RunStatus::kCompleted;
         message = outcome->reason;
+      } else if (outcome.status().reason() == "INSUFFICIENT_CREDITS") {
+        status = RunStatus::kStopped;
+        message = "insufficient_credits";
+        error_event = ErrorEvent("Insufficient credits: add credits to continue",
+                                 "INSUFFICIENT_CREDITS");
       } else {
         message = outcome.status().message();
         error_event = ErrorEvent(message, "LLM_PROVIDER_ERROR");
@@ -339,8 +392,8 @@ asio::awaitable<void> RunService::Execute(std::shared_ptr<ActiveRun> run) {
       message = "Server shut down during the run";
       error_event = ErrorEvent(message, "SHUTDOWN");
     } else {
-      message = fmt::format("Run exceeded its time limit of {} s",
-                            options_.run_timeout.count() / 1000);
+      const auto limit = RunTimeout(run->input(), options_.run_timeout);
+      message = fmt::format("Run exceeded its time limit of {} s", limit.count() / 1000.0);
       error_event = ErrorEvent(message, "RUN_TIMEOUT");
     }
   } catch (const std::exception& e) {
@@ -354,7 +407,8 @@ asio::awaitable<void> RunService::Execute(std::shared_ptr<ActiveRun> run) {
   finish.status = status;
   finish.error = status == RunStatus::kFailed ? message : "";
   finish.usage = {{"prompt_tokens", run->usage().prompt_tokens},
-                  {"completion_tokens", run->usage().completion_tokens}};
+                  {"completion_tokens", run->usage().completion_tokens},
+                  {"cost", billing::UsdNumber(run->cost_micro())}};
   finish.completed_at_ms = NowMillis();
   std::vector<nlohmann::json> events;
   if (error_event) events.push_back(std::move(*error_event));
@@ -404,6 +458,19 @@ Result<store::Run> RunService::GetRun(const std::string& account_id, const std::
   }
   if (run->account_id != account_id) return NotFound(kRunNotFound);
   return run;
+}
+
+Result<store::Thread> RunService::GetThread(const std::string& account_id,
+                                           const std::string& thread_id) {
+  return OwnedThread(account_id, thread_id);
+}
+
+Result<std::optional<store::Account>> RunService::GetAccount(const std::string& account_id) {
+  return store_.GetAccount(account_id);
+}
+
+Result<store::AccountUsage> RunService::GetAccountUsage(const std::string& account_id) {
+  return store_.GetAccountUsage(account_id);
 }
 
 Result<store::Thread> RunService::OwnedThread(const std::string& account_id,

@@ -35,7 +35,8 @@ struct RunServiceOptions {
   std::chrono::milliseconds retention_sweep{60000};
   int max_steps = 25;
   size_t subscriber_queue_bytes = 1 << 20;
-  std::string default_tier = "free";
+  std::string default_tier = "free";          // tier of an account created by a start
+  int64_t starting_credits_micro = 3'000'000;  // its starting credits
 };
 
 struct StartRunInput {
@@ -47,6 +48,13 @@ struct StartRunInput {
   std::string model_name;  // catalogue name, already resolved
   std::string provider;    // key into the LLM clients
   std::string upstream_model;
+  // Billing (the caller's tier and the model's price). Each model response debits
+  // billing::CostMicro(usage, prices, multiplier) with its llm_response_end event.
+  store::RunLimits limits;                        // checked in the start transaction
+  std::chrono::milliseconds run_timeout{0};       // 0 = options.run_timeout; capped by it
+  int64_t input_micro_usd_per_mtok = 0;
+  int64_t output_micro_usd_per_mtok = 0;
+  int64_t price_multiplier_ppm = 1'000'000;
 };
 
 struct StartedRun {
@@ -80,6 +88,11 @@ class RunService {
                                                         std::string run_id);
 
   Result<store::Run> GetRun(const std::string& account_id, const std::string& run_id);
+  // The caller's thread; NotFound "Thread not found" when absent or someone else's.
+  Result<store::Thread> GetThread(const std::string& account_id, const std::string& thread_id);
+  // nullopt for an account never seen.
+  Result<std::optional<store::Account>> GetAccount(const std::string& account_id);
+  Result<store::AccountUsage> GetAccountUsage(const std::string& account_id);
   Result<std::vector<store::Run>> ListThreadRuns(const std::string& account_id,
                                                  const std::string& thread_id, int limit,
                                                  const std::string& before_run_id);

@@ -70,10 +70,47 @@ struct Event {
   std::string data;
 };
 
+struct Account {
+  std::string account_id;
+  std::string tier;
+  std::string role;  // "user" or "super_admin"
+  int64_t balance_micro = 0;  // 1e-6 USD; always equals the sum of the account's ledger
+  int64_t created_at_ms = 0;
+};
+
+struct AccountUsage {
+  int64_t running_runs = 0;
+  int64_t threads = 0;
+  int64_t projects = 0;
+};
+
+// The limits CreateRun enforces inside its transaction (the caller's tier). -1 = unlimited.
+struct RunLimits {
+  int64_t max_concurrent_runs = -1;
+  int64_t max_threads = -1;
+  int64_t max_projects = -1;
+};
+
+// An administrative change of one account (the `agentd account set` command). Unset fields are
+// left alone. An absent account is created first (tier `default_tier`, a 'grant' ledger row of
+// `starting_credits_micro`).
+struct AccountUpdate {
+  std::string account_id;
+  std::optional<std::string> tier;
+  std::optional<std::string> role;
+  std::optional<int64_t> set_credits_micro;  // ledger row 'set' of the difference
+  std::optional<int64_t> add_credits_micro;  // ledger row 'add' (may be negative)
+  std::string default_tier = "free";
+  int64_t starting_credits_micro = 3'000'000;
+  int64_t now_ms = 0;
+};
+
 // Everything /agent/start commits in one transaction.
 struct NewRun {
   std::string account_id;       // the caller (JWT sub)
   std::string default_tier;     // tier of the account if it is created now
+  int64_t starting_credits_micro = 3'000'000;  // granted to an account created now
+  RunLimits limits;
   // Thread: either continue `thread_id` (existing) or create one. For a new thread,
   // `thread_id`/`project_id` may be client-supplied (optimistic mode) or empty (server makes them).
   bool new_thread = true;
@@ -102,11 +139,19 @@ struct RunFinish {
   int64_t completed_at_ms = 0;
 };
 
+// A charge to an account: balance -= amount and a 'debit' ledger row naming the run.
+struct Debit {
+  std::string account_id;
+  int64_t amount_micro = 0;
+  std::string note;
+};
+
 // Writes of a running run, committed atomically (all or nothing).
 struct RunWrite {
   std::string run_id;
   std::vector<Event> events;
   std::vector<Message> messages;
+  std::optional<Debit> debit;
   std::optional<RunFinish> finish;
 };
 
@@ -121,15 +166,27 @@ class Store {
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
 
-  // Creates account (on first sight), project and thread (when new), the user message and the
-  // run row, in one transaction. Failures (nothing is written):
+  // Creates account (on first sight, with a 'grant' ledger row of its starting credits),
+  // project and thread (when new), the user message and the run row, in one transaction. The
+  // running run row is the account's concurrency slot; its terminal update releases it.
+  // Failures, checked in this order (nothing at all is written):
   //   NotFound "Thread not found"  - existing thread absent or owned by another account;
   //   NotFound "Project not found" - optimistic project_id owned by another account;
   //   AlreadyExists reason THREAD_ALREADY_EXISTS - optimistic thread_id already exists;
-  //   Aborted reason THREAD_BUSY, details {"running_agent_run_id": id} - thread has a running run.
+  //   Aborted reason THREAD_BUSY, details {"running_agent_run_id": id} - thread has a running run;
+  //   ResourceExhausted INSUFFICIENT_CREDITS {"balance": dollars} - balance <= 0;
+  //   ResourceExhausted THREAD_LIMIT_EXCEEDED / PROJECT_LIMIT_EXCEEDED {"limit",
+  //     "current_count"} - a new thread / project would exceed `limits`;
+  //   ResourceExhausted AGENT_RUN_LIMIT_EXCEEDED {"limit", "running_count",
+  //     "running_thread_ids"} - the account already runs max_concurrent_runs runs.
   virtual void CreateRun(NewRun run, std::function<void(Result<CreatedRun>)> done) = 0;
 
-  // Appends events and messages of a run and, with `finish`, makes it terminal. With `finish`
+  // Applies an account change (see AccountUpdate) in one transaction; returns the account after
+  // it. InvalidArgument for an empty account_id.
+  virtual void UpdateAccount(AccountUpdate update, std::function<void(Result<Account>)> done) = 0;
+
+  // Appends events and messages of a run, applies its debit and, with `finish`, makes it
+  // terminal, all in one transaction. With `finish`
   // set and the run no longer running, nothing is written and FailedPrecondition is returned.
   virtual void CommitRunWrite(RunWrite write, std::function<void(Status)> done) = 0;
 
@@ -147,6 +204,12 @@ class Store {
   // {"type":"status","status":"failed","message":error} event with the next seq. Blocking.
   virtual Result<std::vector<ReapedRun>> ReapRuns(const std::string& live_instance, int64_t now_ms,
                                                   const std::string& error) = 0;
+
+  // Reads. nullopt when the account was never seen.
+  virtual Result<std::optional<Account>> GetAccount(const std::string& account_id) = 0;
+  virtual Result<AccountUsage> GetAccountUsage(const std::string& account_id) = 0;
+  // Sum of the account's ledger rows (for checks: it always equals the balance).
+  virtual Result<int64_t> LedgerSum(const std::string& account_id) = 0;
 
   // Reads. NotFound when absent; ownership is checked by the caller.
   virtual Result<Run> GetRun(const std::string& run_id) = 0;

@@ -31,6 +31,14 @@ class RecordingRunIo final : public RunIo {
     saved.push_back({type, std::move(content), std::move(metadata)});
     return "msg-" + std::to_string(saved.size());
   }
+  asio::awaitable<Status> BeforeStep() override {
+    ++steps_checked;
+    if (steps_allowed >= 0 && steps_checked > steps_allowed) {
+      co_return Status(StatusCode::kResourceExhausted, "Insufficient credits",
+                       "INSUFFICIENT_CREDITS");
+    }
+    co_return Status::Ok();
+  }
   std::vector<std::string> Types() const {
     std::vector<std::string> out;
     for (const auto& e : events) out.push_back(e.at("type").get<std::string>());
@@ -38,6 +46,8 @@ class RecordingRunIo final : public RunIo {
   }
   std::vector<json> events;
   std::vector<SavedMessage> saved;
+  int steps_checked = 0;
+  int steps_allowed = -1;  // -1 = every step
 };
 
 // Always answers with one tool call "loop"; records every request.
@@ -184,6 +194,22 @@ TEST(RunAgent, UnknownToolFailsThenSecondStepContinues) {
   EXPECT_EQ(io.saved[1].type, "tool");
   EXPECT_EQ(io.saved[2].type, "assistant");
   EXPECT_EQ(io.saved[2].content.at("content"), "found it");
+}
+
+TEST(RunAgent, RefusedBeforeStepEndsTheLoopBeforeTheNextModelCall) {
+  AlwaysToolLlmClient model;
+  SearchToolRegistry tools;
+  RecordingRunIo io;
+  io.steps_allowed = 2;
+  AgentConfig config = TestConfig();
+  config.max_steps = 10;
+  auto outcome = RunToEnd(model, tools, io, config, UserHistory("go"));
+  ASSERT_FALSE(outcome.ok());
+  EXPECT_EQ(outcome.status().code(), StatusCode::kResourceExhausted);
+  EXPECT_EQ(outcome.status().reason(), "INSUFFICIENT_CREDITS");
+  EXPECT_EQ(model.requests.size(), 2u) << "the third step is refused before the model is called";
+  EXPECT_EQ(io.steps_checked, 3);
+  EXPECT_EQ(io.Types().back(), "tool_completed");
 }
 
 TEST(RunAgent, SuccessfulToolOutputGoesBackToTheModel) {

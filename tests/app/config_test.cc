@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -75,7 +76,7 @@ void ExpectDefaults(const Config& c) {
   EXPECT_EQ(c.lease_renew_ms, 10000);
   EXPECT_EQ(c.heartbeat_ms, 10000);
   EXPECT_EQ(c.max_steps, 25);
-  EXPECT_EQ(c.run_timeout_ms, 600000);
+  EXPECT_EQ(c.run_timeout_ms, 0);
   EXPECT_EQ(c.event_retention_s, 86400);
   EXPECT_EQ(c.subscriber_queue_bytes, 1048576);
   EXPECT_EQ(c.max_body_bytes, 64 * 1024 * 1024);
@@ -83,6 +84,24 @@ void ExpectDefaults(const Config& c) {
   EXPECT_EQ(c.default_model, "kortix/minimax");
   EXPECT_EQ(c.default_tier, "free");
   EXPECT_EQ(c.sqlite_synchronous, "NORMAL");
+  EXPECT_EQ(c.billing.price_multiplier_ppm, 1'000'000);
+  EXPECT_EQ(c.billing.new_account_tier, "free");
+  EXPECT_EQ(c.billing.new_account_credits_micro, 3'000'000);
+  const billing::BillingConfig tiers = billing::DefaultBillingConfig();
+  ASSERT_EQ(c.billing.tiers.size(), tiers.tiers.size());
+  for (const auto& [name, want] : tiers.tiers) {
+    const billing::TierConfig* got = c.billing.FindTier(name);
+    ASSERT_NE(got, nullptr) << name;
+    EXPECT_EQ(got->max_concurrent_runs, want.max_concurrent_runs) << name;
+    EXPECT_EQ(got->max_threads, want.max_threads) << name;
+    EXPECT_EQ(got->max_projects, want.max_projects) << name;
+    EXPECT_EQ(got->max_file_bytes, want.max_file_bytes) << name;
+    EXPECT_EQ(got->max_files_per_request, want.max_files_per_request) << name;
+    EXPECT_EQ(got->run_timeout_s, want.run_timeout_s) << name;
+    EXPECT_EQ(got->memory_allowed, want.memory_allowed) << name;
+    EXPECT_EQ(got->default_model, want.default_model) << name;
+    EXPECT_EQ(got->all_models, want.all_models) << name;
+  }
 
   const llm::ModelCatalog defaults = llm::DefaultModelCatalog();
   ASSERT_EQ(c.models.entries().size(), defaults.entries().size());
@@ -419,6 +438,76 @@ TEST_F(ConfigTest, DataDirThatIsAFileIsRefused) {
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.status().code(), StatusCode::kFailedPrecondition);
   EXPECT_NE(s.status().message().find(file), std::string::npos);
+}
+
+}  // namespace
+}  // namespace agentd::app
+
+namespace agentd::app {
+namespace {
+
+TEST(BillingConfig, TiersBillingAndAccountsAreRead) {
+  const std::string path = ::testing::TempDir() + "/billing_config_test.toml";
+  {
+    std::FILE* f = std::fopen(path.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    std::fputs(R"([accounts]
+default_tier = "team"
+starting_credits = "0.50"
+[billing]
+price_multiplier = "1.5"
+[tiers.team]
+concurrent_runs = 7
+threads = -1
+max_file_mb = 2
+models = "all"
+run_timeout_s = 5
+[tiers.pro]
+concurrent_runs = 4
+)",
+               f);
+    std::fclose(f);
+  }
+  auto c = LoadConfig(path, std::nullopt, std::nullopt, [](const char*) -> const char* {
+    return nullptr;
+  });
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->billing.new_account_tier, "team");
+  EXPECT_EQ(c->billing.new_account_credits_micro, 500'000);
+  EXPECT_EQ(c->billing.price_multiplier_ppm, 1'500'000);
+  const billing::TierConfig* team = c->billing.FindTier("team");
+  ASSERT_NE(team, nullptr);
+  EXPECT_EQ(team->max_concurrent_runs, 7);
+  EXPECT_EQ(team->max_threads, -1);
+  EXPECT_EQ(team->max_projects, 20) << "a new tier starts from the free tier's values";
+  EXPECT_EQ(team->max_file_bytes, 2 * 1024 * 1024);
+  EXPECT_TRUE(team->all_models);
+  EXPECT_EQ(team->run_timeout_s, 5);
+  EXPECT_EQ(c->billing.FindTier("pro")->max_concurrent_runs, 4);
+  EXPECT_EQ(c->billing.FindTier("pro")->max_threads, 1000) << "unset keys keep their value";
+}
+
+TEST(BillingConfig, BadTierKeysAndUnknownDefaultTierAreErrors) {
+  auto load = [](const std::string& text) {
+    const std::string path = ::testing::TempDir() + "/billing_config_bad.toml";
+    std::FILE* f = std::fopen(path.c_str(), "w");
+    std::fputs(text.c_str(), f);
+    std::fclose(f);
+    return LoadConfig(path, std::nullopt, std::nullopt,
+                      [](const char*) -> const char* { return nullptr; });
+  };
+  for (const char* text : {"[tiers.free]\nconcurent_runs = 2\n", "[tiers.free]\nthreads = -2\n",
+                           "[tiers.free]\nmodels = \"some\"\n", "[billing]\nmultiplier = 2\n",
+                           "[accounts]\ndefault_tier = \"gold\"\n",
+                           "[tiers.free]\ndefault_model = \"no/such\"\n",
+                           "[accounts]\nstarting_credits = \"-1\"\n",
+                           "[tiers.custom]\nthreads = 5\n"}) {  // minimax does not list custom
+    auto c = load(text);
+    EXPECT_FALSE(c.ok()) << text;
+    if (!c.ok()) {
+      EXPECT_EQ(c.status().code(), StatusCode::kInvalidArgument) << text;
+    }
+  }
 }
 
 }  // namespace

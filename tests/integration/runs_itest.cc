@@ -170,8 +170,7 @@ TEST_F(RunsItest, MessagesAreOldestFirstWithUserAndAssistant) {
   EXPECT_EQ(messages[1]["is_llm_message"], true);
 }
 
-// Billing issue (tiers, credits, /limits): enabled when the gate lands.
-TEST_F(RunsItest, DISABLED_LimitsDescribesTheCallersAccount) {
+TEST_F(RunsItest, LimitsDescribesTheCallersAccount) {
   Api a = NewUser();
   Response r = a.Get("/limits");
   ASSERT_EQ(r.status, 200) << r.body;

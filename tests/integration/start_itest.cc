@@ -68,8 +68,7 @@ TEST_F(StartItest, EmitTimingIsIgnoredForOrdinaryUsers) {
   EXPECT_TRUE(EndsWithTerminal(a.Finish(r.Json()["agent_run_id"]), "completed"));
 }
 
-// Billing issue: enabled when the tier gate lands.
-TEST_F(StartItest, DISABLED_BurstOfStartsNeverExceedsTheFreeConcurrencyLimit) {
+TEST_F(StartItest, BurstOfStartsNeverExceedsTheFreeConcurrencyLimit) {
   Api a = NewUser();
   constexpr int kStarts = 5;
   std::vector<Response> replies(kStarts);
@@ -253,8 +252,7 @@ TEST_F(StartItest, EchoModelIsUsableOnFreeTier) {
   EXPECT_TRUE(EndsWithTerminal(a.Finish(r.Json()["agent_run_id"]), "completed"));
 }
 
-// Billing issue: enabled when the tier gate lands.
-TEST_F(StartItest, DISABLED_FreeTierAskingBasicIsDowngradedToMinimax) {
+TEST_F(StartItest, FreeTierAskingBasicIsDowngradedToMinimax) {
   Api a = NewUser();
   Response r = a.Start({{"prompt", "hi"}, {"model_name", "kortix/basic"}});
   ASSERT_EQ(r.status, 200) << r.body;
@@ -262,8 +260,7 @@ TEST_F(StartItest, DISABLED_FreeTierAskingBasicIsDowngradedToMinimax) {
   EXPECT_TRUE(EndsWithTerminal(a.Finish(r.Json()["agent_run_id"]), "completed"));
 }
 
-// Billing issue: enabled when the tier gate lands.
-TEST_F(StartItest, DISABLED_FreeTierAskingProModelIs402ModelAccessDenied) {
+TEST_F(StartItest, FreeTierAskingProModelIs402ModelAccessDenied) {
   Api a = NewUser();
   Response r = a.Start({{"prompt", "hi"}, {"model_name", "openai/gpt-5-nano"}});
   ASSERT_EQ(r.status, 402) << r.body;
@@ -363,8 +360,7 @@ TEST_F(ProTierStartItest, ModelAliasResolvesToCatalogueName) {
   EXPECT_TRUE(EndsWithTerminal(a.Finish(r.Json()["agent_run_id"]), "completed"));
 }
 
-// Billing issue: enabled when the tier gate lands.
-TEST_F(ProTierStartItest, DISABLED_ProDefaultModelAndNoDowngrade) {
+TEST_F(ProTierStartItest, ProDefaultModelAndNoDowngrade) {
   Api a = NewUser("pro");
   Response def = a.Start({{"prompt", "hi"}});
   ASSERT_EQ(def.status, 200) << def.body;

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "billing/billing.h"
 #include "bus/memory/memory_event_bus.h"
 #include "core/ids.h"
 #include "llm/builtin/echo_llm_client.h"
@@ -223,6 +224,66 @@ TEST_F(RunServiceTest, RunOverItsTimeoutFails) {
   auto last = Json(events.back());
   EXPECT_EQ(last["status"], "failed");
   EXPECT_NE(last["message"].get<std::string>().find("time limit"), std::string::npos);
+}
+
+TEST_F(RunServiceTest, TierTimeoutOfTheInputEndsTheRunBeforeTheServerTimeout) {
+  StartRunInput in = Input("alice", "/sleep 60000");
+  in.run_timeout = std::chrono::milliseconds(50);
+  auto r = Sync(service_->Start(in));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  auto events = ReadAll("alice", r->run_id);
+  auto last = Json(events.back());
+  EXPECT_EQ(last["status"], "failed");
+  EXPECT_NE(last["message"].get<std::string>().find("time limit of 0.05 s"), std::string::npos)
+      << last;
+}
+
+TEST_F(RunServiceTest, EachModelResponseDebitsItsCostWithItsEvent) {
+  StartRunInput in = Input("alice", "one two three\n/tool t {}\nfour");
+  in.input_micro_usd_per_mtok = 1'000'000;   // $1 per Mtok: 1 micro per token
+  in.output_micro_usd_per_mtok = 3'330'000;  // 3.33 micro per token
+  in.price_multiplier_ppm = 1'500'000;
+  auto r = Sync(service_->Start(in));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  auto events = ReadAll("alice", r->run_id);
+  EXPECT_EQ(Json(events.back())["status"], "completed");
+  int64_t total = 0;
+  int ends = 0;
+  for (const auto& e : events) {
+    auto j = Json(e);
+    if (j["type"] != "llm_response_end") continue;
+    ++ends;
+    const llm::Usage u{j["usage"]["prompt_tokens"], j["usage"]["completion_tokens"]};
+    const int64_t cost = billing::CostMicro(u, 1'000'000, 3'330'000, 1'500'000);
+    EXPECT_DOUBLE_EQ(j["cost"].get<double>(), billing::UsdNumber(cost)) << j;
+    total += cost;
+  }
+  EXPECT_EQ(ends, 2);
+  ASSERT_GT(total, 0);
+  auto account = store_->GetAccount("alice");
+  ASSERT_TRUE(account.ok() && account->has_value());
+  EXPECT_EQ((*account)->balance_micro, 3'000'000 - total);
+  EXPECT_EQ(*store_->LedgerSum("alice"), (*account)->balance_micro);
+}
+
+TEST_F(RunServiceTest, BalanceUsedUpMidRunStopsWithInsufficientCredits) {
+  StartRunInput in = Input("alice", "a b c d\n/tool t {}\nnever");
+  in.input_micro_usd_per_mtok = 1'000'000'000'000;  // $1 per token: step 1 uses up $3
+  auto r = Sync(service_->Start(in));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  auto events = ReadAll("alice", r->run_id);
+  ASSERT_GE(events.size(), 2u);
+  auto error = Json(events[events.size() - 2]);
+  EXPECT_EQ(error["type"], "error");
+  EXPECT_EQ(error["error_code"], "INSUFFICIENT_CREDITS");
+  auto last = Json(events.back());
+  EXPECT_EQ(last["status"], "stopped");
+  EXPECT_EQ(last["message"], "insufficient_credits");
+  int ends = 0;
+  for (const auto& e : events) ends += Json(e)["type"] == "llm_response_end" ? 1 : 0;
+  EXPECT_EQ(ends, 1);
+  EXPECT_EQ(service_->GetRun("alice", r->run_id)->status, RunStatus::kStopped);
+  EXPECT_LT((*store_->GetAccount("alice"))->balance_micro, 0);
 }
 
 TEST_F(RunServiceTest, SlowSubscriberWithTinyQueueStillGetsEveryEventOnce) {

@@ -2,6 +2,7 @@
 
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <chrono>
 
 #include "http/error_mapping.h"
 
@@ -65,12 +66,36 @@ struct Deps {
   RunHandlerOptions options;
 };
 
+struct StartCall {
+  auth::Principal caller;
+  api::StartRunForm form;
+};
+
+// Authenticates and parses a start.
+Result<StartCall> PrepareStart(const Deps& d, const HttpRequest& req) {
+  const auto begin = std::chrono::steady_clock::now();
+  AGENTD_ASSIGN_OR_RETURN(auth::Principal caller, Authenticate(req, d.verifier, false));
+  const double auth_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - begin).count();
+  AGENTD_ASSIGN_OR_RETURN(FormData form,
+                          ParseForm(req.Header("content-type"), req.body, d.options.form_limits));
+  StartCall call{std::move(caller), ToStartForm(form)};
+  const std::string_view timing = req.Header("x-emit-timing");
+  call.form.emit_timing = timing == "true" || timing == "True" || timing == "1";
+  call.form.auth_ms = auth_ms;
+  return call;
+}
+
+// GCC 12 reports a false -Wmismatched-new-delete on this coroutine's frame (Asio's awaitable
+// frame has a matching operator new/delete pair; the warning depends on frame layout).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
 asio::awaitable<HttpResponse> StartRun(const Deps& d, HttpRequest& req) {
-  auto caller = Authenticate(req, d.verifier, false);
-  if (!caller.ok()) co_return ErrorResponse(caller.status());
-  auto form = ParseForm(req.Header("content-type"), req.body, d.options.form_limits);
-  if (!form.ok()) co_return ErrorResponse(form.status());
-  auto started = co_await d.api.StartRun(*caller, ToStartForm(*form));
+  auto call = PrepareStart(d, req);
+  if (!call.ok()) co_return ErrorResponse(call.status());
+  auto started = co_await d.api.StartRun(call->caller, std::move(call->form));
   if (!started.ok()) co_return ErrorResponse(started.status());
   HttpResponse resp = HttpResponse::Json(200, *started);
   resp.headers.emplace_back(
@@ -78,6 +103,9 @@ asio::awaitable<HttpResponse> StartRun(const Deps& d, HttpRequest& req) {
       "/agent-run/" + started->at("agent_run_id").get<std::string>() + "/stream");
   co_return resp;
 }
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 
 asio::awaitable<HttpResponse> StopRun(const Deps& d, HttpRequest& req) {
   auto caller = Authenticate(req, d.verifier, false);
@@ -151,6 +179,10 @@ void AddRunRoutes(Router& router, api::RunApi& api, const auth::TokenVerifier& v
   router.Add("GET", "/agent-runs/{id}/status",
              get_json([](api::RunApi& a, const auth::Principal& p, HttpRequest& r) {
                return a.GetRunStatus(p, r.params["id"]);
+             }));
+  router.Add("GET", "/limits",
+             get_json([](api::RunApi& a, const auth::Principal& p, HttpRequest&) {
+               return a.GetLimits(p);
              }));
   router.Add("GET", "/agent-runs/active",
              get_json([](api::RunApi& a, const auth::Principal& p, HttpRequest&) {

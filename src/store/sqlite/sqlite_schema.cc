@@ -93,6 +93,26 @@ CREATE INDEX agent_runs_unpurged_by_completion ON agent_runs(completed_at)
   WHERE status <> 'running' AND events_purged = 0;
 )sql";
 
+// Billing: each account's balance in 1e-6 USD and the append-only ledger it is derived from.
+// The balance changes only together with a ledger row, in one transaction. Accounts that
+// existed before billing get the default starting credits ($3.00) as a 'grant'.
+constexpr char kMigration3[] = R"sql(
+ALTER TABLE accounts ADD COLUMN balance_micro INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE credit_ledger (
+  entry_id     INTEGER PRIMARY KEY AUTOINCREMENT,
+  account_id   TEXT NOT NULL REFERENCES accounts(account_id),
+  amount_micro INTEGER NOT NULL,
+  kind         TEXT NOT NULL CHECK (kind IN ('grant', 'debit', 'set', 'add')),
+  run_id       TEXT,
+  note         TEXT NOT NULL DEFAULT '',
+  created_at   INTEGER NOT NULL
+);
+CREATE INDEX credit_ledger_by_account ON credit_ledger(account_id, entry_id);
+INSERT INTO credit_ledger(account_id, amount_micro, kind, note, created_at)
+  SELECT account_id, 3000000, 'grant', 'starting credits (migration 3)', created_at FROM accounts;
+UPDATE accounts SET balance_micro = 3000000;
+)sql";
+
 struct Migration {
   int64_t version;
   const char* sql;
@@ -102,6 +122,7 @@ struct Migration {
 constexpr Migration kMigrations[] = {
     {1, kMigration1},
     {2, kMigration2},
+    {3, kMigration3},
 };
 
 constexpr char kCreateMigrationsTable[] = R"sql(

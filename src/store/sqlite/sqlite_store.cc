@@ -11,6 +11,7 @@
 
 #include "core/clock.h"
 #include "core/ids.h"
+#include "store/sqlite/sqlite_accounts.h"
 #include "store/sqlite/sqlite_db.h"
 #include "store/sqlite/sqlite_schema.h"
 
@@ -48,9 +49,6 @@ constexpr char kRollbackToSavepoint[] = "ROLLBACK TO job";
 
 // ---- SQL: writes ----
 
-constexpr char kInsertAccountIfAbsent[] =
-    "INSERT INTO accounts(account_id, tier, role, created_at) VALUES (?1, ?2, 'user', ?3) "
-    "ON CONFLICT(account_id) DO NOTHING";
 constexpr char kThreadExists[] = "SELECT 1 FROM threads WHERE thread_id = ?1";
 constexpr char kSelectProjectOwner[] = "SELECT account_id FROM projects WHERE project_id = ?1";
 constexpr char kInsertProject[] =
@@ -333,9 +331,10 @@ Result<CreatedRun> ApplyCreateRun(Db& db, const NewRun& r) {
   AGENTD_ASSIGN_OR_RETURN(ResolvedThread resolved, ResolveThread(db, r));
   const CreatedRun& out = resolved.ids;
 
-  AGENTD_ASSIGN_OR_RETURN(Stmt account, db.Prepare(kInsertAccountIfAbsent));
-  account.BindText(1, r.account_id).BindText(2, r.default_tier).BindInt(3, r.now_ms);
-  AGENTD_RETURN_IF_ERROR(account.Run());
+  // A new account's rows are undone with everything else (the job's savepoint) on a refusal.
+  AGENTD_ASSIGN_OR_RETURN(Account account, EnsureAccount(db, r.account_id, r.default_tier,
+                                                         r.starting_credits_micro, r.now_ms));
+  AGENTD_RETURN_IF_ERROR(CheckGate(db, r, account, resolved.new_project));
   if (resolved.new_project) {
     AGENTD_ASSIGN_OR_RETURN(Stmt project, db.Prepare(kInsertProject));
     project.BindText(1, out.project_id).BindText(2, r.account_id).BindInt(3, r.now_ms);
@@ -394,6 +393,10 @@ Status ApplyRunWrite(Db& db, const RunWrite& w, int64_t now_ms) {
   for (const Message& m : w.messages) {
     AGENTD_RETURN_IF_ERROR(
         InsertMessage(db, m, m.thread_id.empty() ? thread_id : m.thread_id, now_ms));
+  }
+  if (w.debit && w.debit->amount_micro != 0) {
+    AGENTD_RETURN_IF_ERROR(ApplyLedger(db, w.debit->account_id, -w.debit->amount_micro, "debit",
+                                       w.run_id, w.debit->note, now_ms));
   }
   if (w.finish) {
     AGENTD_ASSIGN_OR_RETURN(Stmt finish, db.Prepare(kFinishRun));
@@ -693,6 +696,13 @@ void SqliteStore::CommitRunWrite(RunWrite write, std::function<void(Status)> don
       std::move(done)));
 }
 
+void SqliteStore::UpdateAccount(AccountUpdate update,
+                                std::function<void(Result<Account>)> done) {
+  Enqueue(MakeResultJob<Account>(
+      [update = std::move(update)](Db& db) { return ApplyUpdateAccount(db, update); },
+      std::move(done)));
+}
+
 void SqliteStore::RenewLeases(std::string owner_instance, int64_t lease_expires_at_ms,
                               std::function<void(Status)> done) {
   Enqueue(MakeStatusJob(
@@ -752,6 +762,21 @@ void SqliteStore::ReleaseReader(std::unique_ptr<Db> db) {
     idle_readers_.push_back(std::move(db));
   }
   read_cv_.notify_one();
+}
+
+Result<std::optional<Account>> SqliteStore::GetAccount(const std::string& account_id) {
+  ReadLease reader(*this);
+  return FindAccount(reader.db(), account_id);
+}
+
+Result<AccountUsage> SqliteStore::GetAccountUsage(const std::string& account_id) {
+  ReadLease reader(*this);
+  return ReadAccountUsage(reader.db(), account_id);
+}
+
+Result<int64_t> SqliteStore::LedgerSum(const std::string& account_id) {
+  ReadLease reader(*this);
+  return ReadLedgerSum(reader.db(), account_id);
 }
 
 Result<Run> SqliteStore::GetRun(const std::string& run_id) {

@@ -48,6 +48,7 @@ class SqliteStore final : public Store {
   // for a run that is no longer running, so nothing ever follows a terminal event. NotFound
   // for an unknown run; InvalidArgument when an event's seq is not above the run's last seq.
   void CommitRunWrite(RunWrite write, std::function<void(Status)> done) override;
+  void UpdateAccount(AccountUpdate update, std::function<void(Result<Account>)> done) override;
   void PurgeEvents(int64_t completed_before_ms, int max_runs,
                    std::function<void(Result<int64_t>)> done) override;
   void RenewLeases(std::string owner_instance, int64_t lease_expires_at_ms,
@@ -56,6 +57,9 @@ class SqliteStore final : public Store {
   Result<std::vector<ReapedRun>> ReapRuns(const std::string& live_instance, int64_t now_ms,
                                           const std::string& error) override;
 
+  Result<std::optional<Account>> GetAccount(const std::string& account_id) override;
+  Result<AccountUsage> GetAccountUsage(const std::string& account_id) override;
+  Result<int64_t> LedgerSum(const std::string& account_id) override;
   Result<Run> GetRun(const std::string& run_id) override;
   Result<Thread> GetThread(const std::string& thread_id) override;
   // An unknown thread or run has no runs / messages / events: empty lists, not NotFound.
