@@ -1,5 +1,7 @@
 #include "billing/billing.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <charconv>
 #include <utility>
@@ -103,7 +105,7 @@ std::string FormatUsd(int64_t micro) {
   std::string frac = std::to_string(static_cast<uint64_t>(abs % 1'000'000));
   frac.insert(0, 6 - frac.size(), '0');
   while (frac.size() > 2 && frac.back() == '0') frac.pop_back();
-  return (negative ? "-" : "") + std::to_string(whole) + "." + frac;
+  return fmt::format("{}{}.{}", negative ? "-" : "", whole, frac);
 }
 
 double UsdNumber(int64_t micro) { return static_cast<double>(micro) / 1e6; }
@@ -112,8 +114,8 @@ Result<int64_t> ParseMicroUsd(std::string_view dollars) {
   constexpr uint64_t kMaxWholeDollars = 9'000'000'000'000;  // x 1e6 still fits in int64
   constexpr size_t kDecimals = 6;
   const auto bad = [&] {
-    return InvalidArgument("'" + std::string(dollars) +
-                           "' is not a non-negative dollar amount such as \"0.05\"");
+    return InvalidArgument(
+        fmt::format("'{}' is not a non-negative dollar amount such as \"0.05\"", dollars));
   };
   const auto is_digits = [](std::string_view s) {
     return !s.empty() && s.find_first_not_of("0123456789") == std::string_view::npos;
@@ -126,21 +128,21 @@ Result<int64_t> ParseMicroUsd(std::string_view dollars) {
   if (dot != std::string_view::npos && !is_digits(frac)) return bad();
   while (frac.size() > kDecimals && frac.back() == '0') frac.remove_suffix(1);
   if (frac.size() > kDecimals) {
-    return InvalidArgument("'" + std::string(dollars) +
-                           "' has more than 6 decimals (the unit is 1e-6 USD)");
+    return InvalidArgument(
+        fmt::format("'{}' has more than 6 decimals (the unit is 1e-6 USD)", dollars));
   }
 
   uint64_t whole_value = 0;
   const auto [ptr, ec] = std::from_chars(whole.data(), whole.data() + whole.size(), whole_value);
   if (ec != std::errc() || whole_value > kMaxWholeDollars) {
-    return InvalidArgument("'" + std::string(dollars) + "' is too large");
+    return InvalidArgument(fmt::format("'{}' is too large", dollars));
   }
   int64_t micro = static_cast<int64_t>(whole_value);
   for (size_t i = 0; i < kDecimals; ++i) {
     micro = micro * 10 + (i < frac.size() ? frac[i] - '0' : 0);
   }
   if (micro > static_cast<int64_t>(kMaxWholeDollars) * 1'000'000) {
-    return InvalidArgument("'" + std::string(dollars) + "' is too large");
+    return InvalidArgument(fmt::format("'{}' is too large", dollars));
   }
   return micro;
 }
