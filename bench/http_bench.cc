@@ -21,8 +21,8 @@
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <chrono>
 #include <cctype>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -61,22 +61,22 @@ struct Options {
   int port = 0;
   std::string secret;
   int server_pid = 0;
-  int users = 1000;          // distinct user tokens (saturate, steady, stop)
-  int conns = 64;            // keep-alive connections (saturate)
-  int threads = 1;           // client io threads
-  double duration_s = 5;     // per phase (saturate), whole run (steady)
+  int users = 1000;            // distinct user tokens (saturate, steady, stop)
+  int conns = 64;              // keep-alive connections (saturate)
+  int threads = 1;             // client io threads
+  double duration_s = 5;       // per phase (saturate), whole run (steady)
   int64_t requests = 1000000;  // max requests per phase (saturate)
-  double rate = 200;         // requests/s (steady)
+  double rate = 200;           // requests/s (steady)
   std::string prompt = "hello";
   std::string phases = "health,start";  // saturate: which phases to run
-  int streams = 1000;        // concurrent SSE clients (streams)
-  int lines = 50;            // text lines per streamed run
-  int words = 1;             // words per line
-  int interval_ms = 200;     // /sleep between lines
-  int ramp_budget_ms = 0;    // 0 = estimate from --streams
-  int ramp_parallel = 64;    // concurrent start+connect operations during the ramp
-  int runs = 200;            // stop scenario iterations
-  double max_s = 120;        // hard deadline of a scenario
+  int streams = 1000;                   // concurrent SSE clients (streams)
+  int lines = 50;                       // text lines per streamed run
+  int words = 1;                        // words per line
+  int interval_ms = 200;                // /sleep between lines
+  int ramp_budget_ms = 0;               // 0 = estimate from --streams
+  int ramp_parallel = 64;               // concurrent start+connect operations during the ramp
+  int runs = 200;                       // stop scenario iterations
+  double max_s = 120;                   // hard deadline of a scenario
 };
 
 [[noreturn]] void Die(const std::string& msg) {
@@ -85,7 +85,8 @@ struct Options {
 }
 
 Options ParseArgs(int argc, char** argv) {
-  if (argc < 2) Die("usage: http_bench <saturate|steady|streams|stop|quiet|tokens> [--key value]...");
+  if (argc < 2)
+    Die("usage: http_bench <saturate|steady|streams|stop|quiet|tokens> [--key value]...");
   Options o;
   o.scenario = argv[1];
   std::map<std::string, std::string> kv;
@@ -206,9 +207,9 @@ double SelfCpuSeconds() {
 }
 
 struct ThreadSample {
-  double on_cpu_s = 0;   // seconds on a CPU
-  double wait_s = 0;     // seconds runnable but waiting for a CPU
-  double written_mb = 0; // bytes passed to write()/pwrite() (files; Asio's sendmsg is not counted)
+  double on_cpu_s = 0;    // seconds on a CPU
+  double wait_s = 0;      // seconds runnable but waiting for a CPU
+  double written_mb = 0;  // bytes passed to write()/pwrite() (files; Asio's sendmsg is not counted)
 };
 
 // Per thread of `pid` (by thread id), from /proc/PID/task/TID/{schedstat,io}.
@@ -278,9 +279,10 @@ class CpuMeter {
         }
         threads += buf;
       }
-      std::printf("  cpu: server %.2f cores, client %.2f cores (machine has %u); server threads "
-                  "(tid on-cpu/waiting-for-cpu, cores): %s\n",
-                  server, self, std::thread::hardware_concurrency(), threads.c_str());
+      std::printf(
+          "  cpu: server %.2f cores, client %.2f cores (machine has %u); server threads "
+          "(tid on-cpu/waiting-for-cpu, cores): %s\n",
+          server, self, std::thread::hardware_concurrency(), threads.c_str());
       Figure(key + "_server_cpu_cores", server);
       Figure(key + "_server_runq_wait_cores", total_wait);
       if (!per_thread.empty()) Figure(key + "_server_busiest_thread_cores", per_thread[0].cpu);
@@ -340,8 +342,9 @@ std::string StartRequest(const std::string& token, const std::string& prompt) {
 }
 
 std::string StopRequest(const std::string& token, const std::string& run_id) {
-  return "POST /agent-run/" + run_id + "/stop HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " +
-         token + "\r\nContent-Length: 0\r\n\r\n";
+  return "POST /agent-run/" + run_id +
+         "/stop HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + token +
+         "\r\nContent-Length: 0\r\n\r\n";
 }
 
 std::string StreamRequest(const std::string& token, const std::string& run_id) {
@@ -456,8 +459,8 @@ int64_t ParseIsoMs(std::string_view s) {
   y -= mo <= 2;
   const int era = (y >= 0 ? y : y - 399) / 400;
   const unsigned yoe = static_cast<unsigned>(y - era * 400);
-  const unsigned doy = (153 * static_cast<unsigned>(mo + (mo > 2 ? -3 : 9)) + 2) / 5 +
-                       static_cast<unsigned>(d) - 1;
+  const unsigned doy =
+      (153 * static_cast<unsigned>(mo + (mo > 2 ? -3 : 9)) + 2) / 5 + static_cast<unsigned>(d) - 1;
   const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
   const int64_t days = static_cast<int64_t>(era) * 146097 + static_cast<int64_t>(doe) - 719468;
   return ((days * 24 + h) * 60 + mi) * 60000 + int64_t{sec} * 1000 + ms;
@@ -465,8 +468,8 @@ int64_t ParseIsoMs(std::string_view s) {
 
 // One parsed SSE frame.
 struct SseEvent {
-  int64_t seq = -1;        // -1: no id line (ping)
-  int64_t ts_ms = -1;      // "timestamp", -1 if absent
+  int64_t seq = -1;    // -1: no id line (ping)
+  int64_t ts_ms = -1;  // "timestamp", -1 if absent
   std::string_view data;
   bool terminal = false;
   std::string_view status;  // terminal status
@@ -604,7 +607,8 @@ PhaseResult ClosedLoop(const Options& o, const char* name, const std::string& ke
               const int64_t i = next++;
               if (i >= o.requests) break;
               const auto sent = SteadyClock::now();
-              Reply r = co_await conn->RoundTrip(requests[static_cast<size_t>(i) % requests.size()]);
+              Reply r =
+                  co_await conn->RoundTrip(requests[static_cast<size_t>(i) % requests.size()]);
               st.lat_ms.push_back(Seconds(SteadyClock::now() - sent) * 1000);
               if (!r.ec && r.status == 200) {
                 ++st.ok;
@@ -653,10 +657,11 @@ int Saturate(const Options& o) {
   auto tokens = MintTokens(o, o.users, "bench-sat-");
   std::vector<std::string> start_reqs;
   for (const auto& t : tokens) start_reqs.push_back(StartRequest(t, o.prompt));
-  std::printf("== saturate: %d connections, %d users, %d client thread(s), <= %.1f s or %lld "
-              "requests per phase, prompt \"%s\"\n",
-              o.conns, o.users, o.threads, o.duration_s, static_cast<long long>(o.requests),
-              o.prompt.c_str());
+  std::printf(
+      "== saturate: %d connections, %d users, %d client thread(s), <= %.1f s or %lld "
+      "requests per phase, prompt \"%s\"\n",
+      o.conns, o.users, o.threads, o.duration_s, static_cast<long long>(o.requests),
+      o.prompt.c_str());
   PhaseResult health, start;
   if (o.phases.find("health") != std::string::npos) {
     health = ClosedLoop(o, "GET /health", "health", {kHealthRequest});
@@ -681,9 +686,10 @@ int Steady(const Options& o) {
   const int64_t n = std::max<int64_t>(1, static_cast<int64_t>(o.rate * o.duration_s));
   const auto period = std::chrono::nanoseconds(static_cast<int64_t>(1e9 / o.rate));
   const tcp::endpoint ep(asio::ip::make_address(o.host), static_cast<uint16_t>(o.port));
-  std::printf("== steady: open loop, %.0f starts/s for %.1f s (%lld requests), latency from "
-              "each request's scheduled send time\n",
-              o.rate, o.duration_s, static_cast<long long>(n));
+  std::printf(
+      "== steady: open loop, %.0f starts/s for %.1f s (%lld requests), latency from "
+      "each request's scheduled send time\n",
+      o.rate, o.duration_s, static_cast<long long>(n));
   std::vector<double> lat_ms(static_cast<size_t>(n), -1);
   std::vector<int> status(static_cast<size_t>(n), 0);
   int conns_opened = 0;
@@ -767,17 +773,17 @@ int Steady(const Options& o) {
 // ---------------------------------------------------------------- scenario: streams
 
 struct StreamSlot {
-  int64_t header_us = 0;   // wall clock when the stream's response header arrived
-  int64_t end_us = 0;      // when the stream ended
-  int64_t events = 0;      // frames with an id
-  int64_t live = 0;        // events created after header_us
+  int64_t header_us = 0;  // wall clock when the stream's response header arrived
+  int64_t end_us = 0;     // when the stream ended
+  int64_t events = 0;     // frames with an id
+  int64_t live = 0;       // events created after header_us
   int64_t pings = 0;
-  int64_t gaps = 0;        // seq not previous + 1
+  int64_t gaps = 0;  // seq not previous + 1
   int64_t last_seq = 0;
   std::string run_id;
-  std::string terminal;    // terminal status seen, if any
+  std::string terminal;  // terminal status seen, if any
   std::string error;
-  std::vector<float> delay_ms;  // live events: receipt - "timestamp"
+  std::vector<float> delay_ms;          // live events: receipt - "timestamp"
   std::vector<float> content_delay_ms;  // live events created after the sync point
 };
 
@@ -799,11 +805,12 @@ int Streams(const Options& o) {
   auto tokens = MintTokens(o, s, "bench-stream-");
   const tcp::endpoint ep(asio::ip::make_address(o.host), static_cast<uint16_t>(o.port));
   const int64_t content_ms = static_cast<int64_t>(o.lines - 1) * o.interval_ms;
-  std::printf("== streams: %d concurrent SSE clients, each on its own run: %d lines of %d "
-              "word(s), /sleep %d between (%.1f s); content starts %d ms after the ramp begins, "
-              "staggered over one interval; %d client thread(s)\n",
-              s, o.lines, o.words, o.interval_ms, static_cast<double>(content_ms) / 1000,
-              ramp_budget, o.threads);
+  std::printf(
+      "== streams: %d concurrent SSE clients, each on its own run: %d lines of %d "
+      "word(s), /sleep %d between (%.1f s); content starts %d ms after the ramp begins, "
+      "staggered over one interval; %d client thread(s)\n",
+      s, o.lines, o.words, o.interval_ms, static_cast<double>(content_ms) / 1000, ramp_budget,
+      o.threads);
   std::vector<StreamSlot> slots(static_cast<size_t>(s));
   const int64_t rss_before = o.server_pid > 0 ? RssKb(o.server_pid) : -1;
   std::atomic<int> next{0}, open{0}, ever_opened{0}, ramp_failed{0};
@@ -895,7 +902,8 @@ int Streams(const Options& o) {
         if (slot.run_id.empty()) continue;
         auto conn = std::make_unique<Conn>(ex);
         auto ec = co_await conn->Connect(ep);
-        if (!ec) ec = co_await conn->Send(StreamRequest(tokens[static_cast<size_t>(i)], slot.run_id));
+        if (!ec)
+          ec = co_await conn->Send(StreamRequest(tokens[static_cast<size_t>(i)], slot.run_id));
         if (ec) {
           slot.error = "stream connect: " + ec.message();
           ++ramp_failed;
@@ -977,7 +985,8 @@ int Streams(const Options& o) {
         asio::detached);
 
     const double max_s = std::min(o.max_s, ramp_budget / 1000.0 + content_ms / 1000.0 + 60);
-    if (!RunBounded(io, o.threads, max_s)) std::printf("  (hard deadline hit after %.0f s)\n", max_s);
+    if (!RunBounded(io, o.threads, max_s))
+      std::printf("  (hard deadline hit after %.0f s)\n", max_s);
   }
   const int64_t stopped_us = WallUs();
   const double wall = Seconds(SteadyClock::now() - t0);
@@ -1022,11 +1031,12 @@ int Streams(const Options& o) {
                 static_cast<long long>(opened), s, ramp_failed.load());
   }
   for (const auto& [e, count] : errors) std::printf("  error x%d: %s\n", count, e.c_str());
-  std::printf("  ends: %lld completed, %lld other terminal, %lld without terminal; %lld seq gaps; "
-              "%lld pings\n",
-              static_cast<long long>(completed), static_cast<long long>(other_terminal),
-              static_cast<long long>(no_terminal), static_cast<long long>(gaps),
-              static_cast<long long>(pings));
+  std::printf(
+      "  ends: %lld completed, %lld other terminal, %lld without terminal; %lld seq gaps; "
+      "%lld pings\n",
+      static_cast<long long>(completed), static_cast<long long>(other_terminal),
+      static_cast<long long>(no_terminal), static_cast<long long>(gaps),
+      static_cast<long long>(pings));
   // Content phase: from the sync point to the last stream's end. Each run then sends its
   // lines*words chunks plus the complete message, llm_response_end and the terminal status.
   if (no_terminal > 0 || last_end_us == 0) last_end_us = std::max(last_end_us, stopped_us);
@@ -1034,37 +1044,42 @@ int Streams(const Options& o) {
   const double rate = content_s > 0 ? static_cast<double>(content_events) / content_s : 0;
   const int64_t expected = static_cast<int64_t>(s) * (int64_t{o.lines} * o.words + 3);
   const double offered = static_cast<double>(s) * o.words * 1000.0 / o.interval_ms;
-  std::printf("  events: %lld received (%lld live); content phase: %lld of %lld expected events in "
-              "%.2f s = %.0f events/s delivered (chunks offered at ~%.0f/s)\n",
-              static_cast<long long>(events), static_cast<long long>(live),
-              static_cast<long long>(content_events), static_cast<long long>(expected), content_s,
-              rate, offered);
+  std::printf(
+      "  events: %lld received (%lld live); content phase: %lld of %lld expected events in "
+      "%.2f s = %.0f events/s delivered (chunks offered at ~%.0f/s)\n",
+      static_cast<long long>(events), static_cast<long long>(live),
+      static_cast<long long>(content_events), static_cast<long long>(expected), content_s, rate,
+      offered);
   PrintLatency("delay creation->receipt, live events", delays, "streams_delay");
   PrintLatency("delay creation->receipt, content phase", content_delays, "streams_content_delay");
   if (o.server_pid > 0) {
     const int64_t started = s - std::count_if(slots.begin(), slots.end(),
                                               [](const StreamSlot& x) { return x.run_id.empty(); });
     const double per_open =
-        snap_open > 0 ? static_cast<double>(snap_rss - rss_before) / static_cast<double>(snap_open) : NAN;
+        snap_open > 0 ? static_cast<double>(snap_rss - rss_before) / static_cast<double>(snap_open)
+                      : NAN;
     const double per_peak =
         opened > 0 ? static_cast<double>(rss_peak - rss_before) / static_cast<double>(opened) : NAN;
     const double per_run =
-        started > 0 ? static_cast<double>(rss_runs - rss_before) / static_cast<double>(started) : NAN;
-    std::printf("  server RSS: before %lld KiB; %lld KiB with %lld runs started, no stream yet "
-                "(%.1f KiB per run, %.2f s after the ramp began)\n",
-                static_cast<long long>(rss_before), static_cast<long long>(rss_runs),
-                static_cast<long long>(started), per_run,
-                static_cast<double>(runs_started_us - ramp_start_us) / 1e6);
-    std::printf("  server RSS: %lld KiB with %lld streams open (%s); peak %lld KiB\n"
-                "  -> %.1f KiB per open stream with its run (%.1f KiB of it the stream), "
-                "%.1f KiB at peak\n",
-                static_cast<long long>(snap_rss), static_cast<long long>(snap_open),
-                snap_all_open ? "all open, before content" : "ramp unfinished at content start",
-                static_cast<long long>(rss_peak), per_open,
-                snap_all_open && started > 0
-                    ? static_cast<double>(snap_rss - rss_runs) / static_cast<double>(snap_open)
-                    : NAN,
-                per_peak);
+        started > 0 ? static_cast<double>(rss_runs - rss_before) / static_cast<double>(started)
+                    : NAN;
+    std::printf(
+        "  server RSS: before %lld KiB; %lld KiB with %lld runs started, no stream yet "
+        "(%.1f KiB per run, %.2f s after the ramp began)\n",
+        static_cast<long long>(rss_before), static_cast<long long>(rss_runs),
+        static_cast<long long>(started), per_run,
+        static_cast<double>(runs_started_us - ramp_start_us) / 1e6);
+    std::printf(
+        "  server RSS: %lld KiB with %lld streams open (%s); peak %lld KiB\n"
+        "  -> %.1f KiB per open stream with its run (%.1f KiB of it the stream), "
+        "%.1f KiB at peak\n",
+        static_cast<long long>(snap_rss), static_cast<long long>(snap_open),
+        snap_all_open ? "all open, before content" : "ramp unfinished at content start",
+        static_cast<long long>(rss_peak), per_open,
+        snap_all_open && started > 0
+            ? static_cast<double>(snap_rss - rss_runs) / static_cast<double>(snap_open)
+            : NAN,
+        per_peak);
     Figure("streams_rss_per_run_kib", per_run);
     Figure("streams_rss_stream_only_kib",
            snap_all_open && started > 0 && snap_open > 0
@@ -1093,9 +1108,10 @@ int Streams(const Options& o) {
 int Stop(const Options& o) {
   auto tokens = MintTokens(o, std::min(o.users, o.runs), "bench-stop-");
   const tcp::endpoint ep(asio::ip::make_address(o.host), static_cast<uint16_t>(o.port));
-  std::printf("== stop: %d runs of \"/sleep 60000\", one at a time: stream open and live, then "
-              "POST stop; latency from the stop request's send to the terminal event\n",
-              o.runs);
+  std::printf(
+      "== stop: %d runs of \"/sleep 60000\", one at a time: stream open and live, then "
+      "POST stop; latency from the stop request's send to the terminal event\n",
+      o.runs);
   std::vector<double> to_event_ms, to_reply_ms;
   std::map<std::string, int> errors;
   int wrong_status = 0;
@@ -1164,19 +1180,17 @@ int Stop(const Options& o) {
             SteadyClock::time_point replied, terminal;
             std::string terminal_status;
             Reply stop_reply;
-            co_await (
-                [&]() -> asio::awaitable<void> {
-                  stop_reply = co_await api->RoundTrip(StopRequest(token, run_id));
-                  replied = SteadyClock::now();
-                }() &&
-                [&]() -> asio::awaitable<void> {
-                  co_await reader.ReadEvents([&](const SseEvent& ev) {
-                    if (!ev.terminal) return true;
-                    terminal = SteadyClock::now();
-                    terminal_status = std::string(ev.status);
-                    return false;
-                  });
-                }());
+            co_await ([&]() -> asio::awaitable<void> {
+              stop_reply = co_await api->RoundTrip(StopRequest(token, run_id));
+              replied = SteadyClock::now();
+            }() && [&]() -> asio::awaitable<void> {
+              co_await reader.ReadEvents([&](const SseEvent& ev) {
+                if (!ev.terminal) return true;
+                terminal = SteadyClock::now();
+                terminal_status = std::string(ev.status);
+                return false;
+              });
+            }());
             if (stop_reply.ec || !stop_reply.keep_alive) api.reset();
             if (stop_reply.status != 200) ++errors["stop " + std::to_string(stop_reply.status)];
             if (terminal_status != "stopped") ++wrong_status;
@@ -1206,7 +1220,8 @@ int Stop(const Options& o) {
 // Waits (at most --max-seconds) until the server uses under 5% of a core over 300 ms.
 int Quiet(const Options& o) {
   if (o.server_pid <= 0) Die("--server-pid is required");
-  const auto deadline = SteadyClock::now() + std::chrono::milliseconds(static_cast<int64_t>(o.max_s * 1000));
+  const auto deadline =
+      SteadyClock::now() + std::chrono::milliseconds(static_cast<int64_t>(o.max_s * 1000));
   double last = ProcCpuSeconds(o.server_pid);
   while (SteadyClock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(300));

@@ -10,7 +10,7 @@ PACKAGES=(
   libcurl4-openssl-dev uuid-dev
   libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev
   libgtest-dev libgmock-dev
-  clang libclang-rt-14-dev
+  clang clang-format libclang-rt-14-dev
   curl wrk
 )
 missing=()

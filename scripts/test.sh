@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/check_deps.sh
+bash scripts/check_format.sh
 bash scripts/build.sh
 (cd build && ctest -j2 --output-on-failure --timeout 300)
 if [ "${SKIP_SANITIZE:-0}" != "1" ]; then

@@ -41,20 +41,17 @@ Status CheckPathId(const std::string& id) {
 }  // namespace
 
 bool IsKnownMode(std::string_view mode) {
-  static constexpr std::string_view kModes[] = {"code",   "chat",  "slides",  "sheets",
-                                                "docs",   "canvas", "video", "research"};
+  static constexpr std::string_view kModes[] = {"code", "chat",   "slides", "sheets",
+                                                "docs", "canvas", "video",  "research"};
   for (auto m : kModes) {
     if (m == mode) return true;
   }
   return false;
 }
 
-RunApi::RunApi(runs::RunService& runs, const llm::ModelCatalog& catalog,
-               std::string default_model, const billing::BillingConfig& billing)
-    : runs_(runs),
-      catalog_(catalog),
-      default_model_(std::move(default_model)),
-      billing_(billing) {}
+RunApi::RunApi(runs::RunService& runs, const llm::ModelCatalog& catalog, std::string default_model,
+               const billing::BillingConfig& billing)
+    : runs_(runs), catalog_(catalog), default_model_(std::move(default_model)), billing_(billing) {}
 
 Result<store::Account> RunApi::AccountOf(const std::string& account_id) {
   AGENTD_ASSIGN_OR_RETURN(std::optional<store::Account> account, runs_.GetAccount(account_id));
@@ -125,8 +122,8 @@ boost::asio::awaitable<Result<nlohmann::json>> RunApi::StartRun(const auth::Prin
   if (!account.ok()) co_return account.status();
   auto tier = TierOf(*account);
   if (!tier.ok()) co_return tier.status();
-  auto model = billing::ResolveModel(**tier, form.model_name.value_or(""), default_model_,
-                                     catalog_);
+  auto model =
+      billing::ResolveModel(**tier, form.model_name.value_or(""), default_model_, catalog_);
   if (!model.ok()) co_return model.status();
   const llm::ModelEntry& entry = *model->entry;
   // 5.-6., 8. Credits, thread and project limits and the concurrency slot are checked in the
@@ -184,9 +181,9 @@ Result<nlohmann::json> RunApi::GetRunStatus(const auth::Principal& caller,
                                             const std::string& run_id) {
   AGENTD_RETURN_IF_ERROR(CheckPathId(run_id));
   AGENTD_ASSIGN_OR_RETURN(auto run, runs_.GetRun(caller.user_id, CanonicalUuid(run_id)));
-  return nlohmann::json{{"status", store::RunStatusName(run.status)},
-                        {"error", run.error.empty() ? nlohmann::json(nullptr)
-                                                    : nlohmann::json(run.error)}};
+  return nlohmann::json{
+      {"status", store::RunStatusName(run.status)},
+      {"error", run.error.empty() ? nlohmann::json(nullptr) : nlohmann::json(run.error)}};
 }
 
 Result<nlohmann::json> RunApi::ListThreadRuns(const auth::Principal& caller,
@@ -202,9 +199,8 @@ Result<nlohmann::json> RunApi::ListThreadRuns(const auth::Principal& caller,
     }
   }
   if (before && !IsUuid(*before)) return InvalidArgument(kInvalidUuid);
-  AGENTD_ASSIGN_OR_RETURN(auto runs,
-                          runs_.ListThreadRuns(caller.user_id, CanonicalUuid(thread_id), n,
-                                               before ? CanonicalUuid(*before) : ""));
+  AGENTD_ASSIGN_OR_RETURN(auto runs, runs_.ListThreadRuns(caller.user_id, CanonicalUuid(thread_id),
+                                                          n, before ? CanonicalUuid(*before) : ""));
   nlohmann::json list = nlohmann::json::array();
   for (const auto& r : runs) list.push_back(RunListItemToJson(r));
   return nlohmann::json{{"agent_runs", std::move(list)}};

@@ -5,10 +5,9 @@
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
-
-#include <nlohmann/json.hpp>
 
 #include "auth/verifier.h"
 #include "billing/billing.h"

@@ -79,9 +79,8 @@ int AccountSet(const Config& config, const std::string& user, const AccountSetOp
   auto store = OpenStore(config);
   if (!store.ok()) return Fail(store.status());
   std::promise<Result<store::Account>> promise;
-  (*store)->UpdateAccount(std::move(update), [&promise](Result<store::Account> r) {
-    promise.set_value(std::move(r));
-  });
+  (*store)->UpdateAccount(
+      std::move(update), [&promise](Result<store::Account> r) { promise.set_value(std::move(r)); });
   Result<store::Account> account = promise.get_future().get();
   if (!account.ok()) return Fail(account.status());
   return Print(**store, *account);

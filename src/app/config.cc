@@ -257,8 +257,8 @@ Status ApplyTier(const toml::key& tier_key, const toml::table& table, billing::B
 Result<bool> ApplySpecial(const std::string& section, const toml::key& key, const toml::node& node,
                           Config& config) {
   if (section == "tiers") {
-    if (!node.is_table()) return ErrorAt(node.source(), "tiers." + std::string(key.str()) +
-                                                            " must be a table");
+    if (!node.is_table())
+      return ErrorAt(node.source(), "tiers." + std::string(key.str()) + " must be a table");
     AGENTD_RETURN_IF_ERROR(ApplyTier(key, *node.as_table(), config.billing));
     return true;
   }
@@ -393,7 +393,8 @@ Status Validate(const Config& c) {
   for (const auto& [name, t] : c.billing.tiers) {
     const std::string model = t.default_model.empty() ? c.default_model : t.default_model;
     Result<const llm::ModelEntry*> m = c.models.Resolve(model);
-    if (!m.ok()) return InvalidArgument("tiers." + name + ".default_model: " + m.status().message());
+    if (!m.ok())
+      return InvalidArgument("tiers." + name + ".default_model: " + m.status().message());
     // Otherwise every start of the tier without a model_name would be refused.
     if (!billing::TierAllowsModel(t, **m)) {
       return InvalidArgument("tiers." + name + ".default_model: " + (*m)->name +

@@ -34,11 +34,11 @@ struct Config {
   std::string jwt_audience;  // "" = `aud` not checked
 
   // [runs]
-  int64_t lease_ms = 30000;        // a run's executor lease; an unrenewed run is reaped after it
-  int64_t lease_renew_ms = 10000;  // must be < lease_ms
-  int64_t heartbeat_ms = 10000;    // an idle SSE stream gets a ping after this much silence
-  int max_steps = 25;              // model <-> tool round trips per run
-  int64_t run_timeout_ms = 0;  // cap on every run's tier timeout; 0 = no cap
+  int64_t lease_ms = 30000;           // a run's executor lease; an unrenewed run is reaped after it
+  int64_t lease_renew_ms = 10000;     // must be < lease_ms
+  int64_t heartbeat_ms = 10000;       // an idle SSE stream gets a ping after this much silence
+  int max_steps = 25;                 // model <-> tool round trips per run
+  int64_t run_timeout_ms = 0;         // cap on every run's tier timeout; 0 = no cap
   int64_t event_retention_s = 86400;  // how long a finished run's events stay replayable
   int64_t retention_sweep_ms = 60000;  // how often expired events are deleted
   // Bound of one SSE subscriber's queue; beyond it the subscriber catches up from the store.

@@ -66,21 +66,21 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   if (*account) {
-    auto config = agentd::app::LoadConfig(account_flags.config_file, std::nullopt,
-                                          account_flags.data_dir);
+    auto config =
+        agentd::app::LoadConfig(account_flags.config_file, std::nullopt, account_flags.data_dir);
     if (!config.ok()) return Fail(config.status());
     if (*account_set) return agentd::app::AccountSet(*config, account_user, set_options);
     return agentd::app::AccountShow(*config, account_user);
   }
 
   if (*serve) {
-    auto config = agentd::app::LoadConfig(serve_flags.config_file, serve_flags.port,
-                                          serve_flags.data_dir);
+    auto config =
+        agentd::app::LoadConfig(serve_flags.config_file, serve_flags.port, serve_flags.data_dir);
     if (!config.ok()) return Fail(config.status());
     return agentd::app::Serve(std::move(*config));
   }
-  auto config = agentd::app::LoadConfig(token_flags.config_file, std::nullopt,
-                                        token_flags.data_dir);
+  auto config =
+      agentd::app::LoadConfig(token_flags.config_file, std::nullopt, token_flags.data_dir);
   if (!config.ok()) return Fail(config.status());
   std::string secret = config->jwt_secret;
   if (secret.empty()) {

@@ -75,13 +75,14 @@ int Serve(Config config) {
     auto secret = LoadOrCreateJwtSecret(config.data_dir);
     if (!secret.ok()) return Fail(secret.status());
     config.jwt_secret = *secret;
-    std::printf("JWT secret: %s/jwt_secret. Get a token with: agentd token --user <id> --data-dir %s\n",
-                config.data_dir.c_str(), config.data_dir.c_str());
+    std::printf(
+        "JWT secret: %s/jwt_secret. Get a token with: agentd token --user <id> --data-dir %s\n",
+        config.data_dir.c_str(), config.data_dir.c_str());
   }
 
   const std::string db_path = config.data_dir + "/agentd.db";
-  auto store = store::sqlite::NewSqliteStore({.path = db_path,
-                                              .synchronous = config.sqlite_synchronous});
+  auto store =
+      store::sqlite::NewSqliteStore({.path = db_path, .synchronous = config.sqlite_synchronous});
   if (!store.ok()) return Fail(store.status());
   auto bus = bus::memory::NewMemoryEventBus();
   auto echo = llm::builtin::NewEchoLlmClient();
@@ -105,17 +106,17 @@ int Serve(Config config) {
   run_options.subscriber_queue_bytes = static_cast<size_t>(config.subscriber_queue_bytes);
   run_options.default_tier = config.billing.new_account_tier;
   run_options.starting_credits_micro = config.billing.new_account_credits_micro;
-  runs::RunService run_service(**store, *bus, {{"builtin", echo.get()}}, *tools,
-                               io.get_executor(), run_options);
+  runs::RunService run_service(**store, *bus, {{"builtin", echo.get()}}, *tools, io.get_executor(),
+                               run_options);
   auto reaped = run_service.RecoverLostRuns();
   if (!reaped.ok()) return Fail(reaped.status());
   if (*reaped > 0) spdlog::warn("recovered {} run(s) left running by a previous server", *reaped);
 
   api::RunApi run_api(run_service, config.models, config.default_model, config.billing);
   auto verifier = auth::jwt::NewJwtVerifier({.hs256_secret = config.jwt_secret,
-                                        .leeway_s = config.jwt_leeway_s,
-                                        .issuer = config.jwt_issuer,
-                                        .audience = config.jwt_audience});
+                                             .leeway_s = config.jwt_leeway_s,
+                                             .issuer = config.jwt_issuer,
+                                             .audience = config.jwt_audience});
   http::Router router;
   http::RunHandlerOptions handler_options;
   handler_options.heartbeat = std::chrono::milliseconds(config.heartbeat_ms);

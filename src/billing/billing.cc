@@ -13,8 +13,8 @@ constexpr char kBasic[] = "kortix/basic";
 constexpr char kMinimax[] = "kortix/minimax";
 constexpr int64_t kMb = int64_t{1024} * 1024;
 
-TierConfig Tier(std::string name, int64_t runs, int64_t threads, int64_t projects,
-                int64_t file_mb, int64_t files, int64_t timeout_s, std::string default_model) {
+TierConfig Tier(std::string name, int64_t runs, int64_t threads, int64_t projects, int64_t file_mb,
+                int64_t files, int64_t timeout_s, std::string default_model) {
   TierConfig t;
   t.name = std::move(name);
   t.max_concurrent_runs = runs;

@@ -37,7 +37,7 @@ struct BillingConfig {
   std::map<std::string, TierConfig, std::less<>> tiers;  // by name
   int64_t price_multiplier_ppm = 1'000'000;              // 1.0
   std::string new_account_tier = "free";
-  int64_t new_account_credits_micro = 3'000'000;         // $3.00
+  int64_t new_account_credits_micro = 3'000'000;  // $3.00
 
   // nullptr when there is no such tier.
   const TierConfig* FindTier(std::string_view name) const;

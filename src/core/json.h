@@ -2,10 +2,9 @@
 // clients is replaced (U+FFFD) instead of throwing, so no input can make rendering fail.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
-
-#include <nlohmann/json.hpp>
 
 namespace agentd {
 

@@ -27,10 +27,10 @@ enum class StatusCode {
   kAborted,             // concurrency conflict; retry the whole operation
   kOutOfRange,
   kUnimplemented,
-  kInternal,            // broken invariant; never show internals to clients
-  kUnavailable,         // backend down; retry with backoff
+  kInternal,     // broken invariant; never show internals to clients
+  kUnavailable,  // backend down; retry with backoff
   kDataLoss,
-  kUnauthenticated,     // missing or invalid credentials
+  kUnauthenticated,       // missing or invalid credentials
   kUnsupportedMediaType,  // body type not accepted (HTTP 415)
 };
 
@@ -79,7 +79,7 @@ inline Status Unavailable(std::string msg) {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value) : v_(std::move(value)) {}        // NOLINT(google-explicit-constructor)
   Result(Status status) : v_(std::move(status)) {  // NOLINT(google-explicit-constructor)
     if (std::get<Status>(v_).ok()) v_ = Status(StatusCode::kInternal, "Result from OK status");
   }
@@ -106,9 +106,9 @@ class [[nodiscard]] Result {
 #define AGENTD_CONCAT_INNER_(a, b) a##b
 #define AGENTD_CONCAT_(a, b) AGENTD_CONCAT_INNER_(a, b)
 
-#define AGENTD_RETURN_IF_ERROR(expr)             \
-  do {                                           \
-    ::agentd::Status agentd_status_ = (expr);    \
+#define AGENTD_RETURN_IF_ERROR(expr)                 \
+  do {                                               \
+    ::agentd::Status agentd_status_ = (expr);        \
     if (!agentd_status_.ok()) return agentd_status_; \
   } while (0)
 
@@ -121,9 +121,9 @@ class [[nodiscard]] Result {
   AGENTD_ASSIGN_OR_RETURN_IMPL_(AGENTD_CONCAT_(agentd_result_, __LINE__), lhs, expr)
 
 // For broken invariants only (bugs), never for expected failures.
-#define AGENTD_CHECK(cond)                                                          \
-  do {                                                                              \
-    if (!(cond)) ::agentd::internal::CheckFailed(#cond, __FILE__, __LINE__);        \
+#define AGENTD_CHECK(cond)                                                   \
+  do {                                                                       \
+    if (!(cond)) ::agentd::internal::CheckFailed(#cond, __FILE__, __LINE__); \
   } while (0)
 
 namespace agentd::internal {

@@ -75,8 +75,8 @@ class HttpServer::Impl {
     if (!ec) acceptor_.bind(endpoint, ec);
     if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
     if (ec) {
-      return Unavailable("Cannot listen on " + options_.host + ":" +
-                         std::to_string(options_.port) + ": " + ec.message());
+      return Unavailable("Cannot listen on " + options_.host + ":" + std::to_string(options_.port) +
+                         ": " + ec.message());
     }
     asio::co_spawn(io_, Accept(), asio::detached);
     return acceptor_.local_endpoint().port();

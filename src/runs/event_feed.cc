@@ -16,9 +16,9 @@ namespace {
 constexpr int kStoreBatch = 512;
 }
 
-RunEventFeed::RunEventFeed(store::Store& store, bus::EventBus& bus,
-                           asio::any_io_executor executor, std::string run_id, int64_t after_seq,
-                           size_t max_queue_bytes, std::chrono::milliseconds store_poll)
+RunEventFeed::RunEventFeed(store::Store& store, bus::EventBus& bus, asio::any_io_executor executor,
+                           std::string run_id, int64_t after_seq, size_t max_queue_bytes,
+                           std::chrono::milliseconds store_poll)
     : store_(store),
       bus_(bus),
       run_id_(std::move(run_id)),
@@ -129,7 +129,8 @@ asio::awaitable<Result<std::vector<bus::EventPtr>>> RunEventFeed::Next(
                 timer.async_wait(asio::as_tuple(asio::use_awaitable)));
     } else {
       // No live channel here (run finished meanwhile or runs elsewhere): poll the store.
-      timer.expires_after(std::min<std::chrono::steady_clock::duration>(store_poll_, deadline - now));
+      timer.expires_after(
+          std::min<std::chrono::steady_clock::duration>(store_poll_, deadline - now));
       co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
       catching_up_ = true;
     }

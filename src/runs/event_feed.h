@@ -41,8 +41,7 @@ class RunEventFeed final : public bus::Subscriber,
   void Close();
 
  private:
-  using Doorbell =
-      boost::asio::experimental::concurrent_channel<void(boost::system::error_code)>;
+  using Doorbell = boost::asio::experimental::concurrent_channel<void(boost::system::error_code)>;
 
   Result<std::vector<bus::EventPtr>> ReadStore();
   std::vector<bus::EventPtr> TakeLive();

@@ -2,10 +2,9 @@
 // One builder per event so every producer writes the same shape (API.md section 6).
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
-
-#include <nlohmann/json.hpp>
 
 #include "store/store.h"
 

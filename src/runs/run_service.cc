@@ -168,16 +168,16 @@ class RunService::ActiveRun final : public agent::RunIo,
       w.events.push_back({ids_.run_id, seq, ev->data});
       published.push_back(std::move(ev));
     }
-    store_.CommitRunWrite(std::move(w), [bus = &bus_, published = std::move(published),
-                                         done = std::move(done),
-                                         run_id = ids_.run_id](const Status& s) {
-      if (s.ok()) {
-        for (const auto& ev : published) bus->Publish(ev);
-      } else {
-        spdlog::error("run {}: writing events failed: {}", run_id, s.ToString());
-      }
-      if (done) done(s);
-    });
+    store_.CommitRunWrite(
+        std::move(w), [bus = &bus_, published = std::move(published), done = std::move(done),
+                       run_id = ids_.run_id](const Status& s) {
+          if (s.ok()) {
+            for (const auto& ev : published) bus->Publish(ev);
+          } else {
+            spdlog::error("run {}: writing events failed: {}", run_id, s.ToString());
+          }
+          if (done) done(s);
+        });
   }
 
   void RequestStop(StopReason reason) {
@@ -234,8 +234,8 @@ class RunService::ActiveRun final : public agent::RunIo,
   int64_t checked_debits_ = 0;  // debits submitted when BeforeStep last waited
 
   std::mutex mu_;
-  std::optional<RunStatus> final_status_;                    // GUARDED_BY(mu_)
-  std::vector<std::function<void(RunStatus)>> waiters_;      // GUARDED_BY(mu_)
+  std::optional<RunStatus> final_status_;                // GUARDED_BY(mu_)
+  std::vector<std::function<void(RunStatus)>> waiters_;  // GUARDED_BY(mu_)
 };
 
 RunService::RunService(store::Store& store, bus::EventBus& bus,
@@ -260,42 +260,48 @@ Result<int> RunService::RecoverLostRuns() {
 }
 
 void RunService::StartBackgroundTasks() {
-  asio::co_spawn(executor_, RenewLeasesLoop(), asio::detached);
-  asio::co_spawn(executor_, PurgeEventsLoop(), asio::detached);
+  asio::co_spawn(executor_,
+                 Periodically(options_.lease_renew,
+                              [this] {
+                                store_.RenewLeases(
+                                    options_.instance_id, NowMillis() + options_.lease.count(),
+                                    [](const Status& s) {
+                                      if (!s.ok()) {
+                                        spdlog::warn("lease renewal failed: {}", s.ToString());
+                                      }
+                                    });
+                              }),
+                 asio::detached);
+  asio::co_spawn(
+      executor_,
+      Periodically(
+          options_.retention_sweep,
+          [this] {
+            constexpr int kRunsPerSweep = 500;
+            const int64_t cutoff =
+                NowMillis() -
+                std::chrono::duration_cast<std::chrono::milliseconds>(options_.event_retention)
+                    .count();
+            store_.PurgeEvents(cutoff, kRunsPerSweep, [](Result<int64_t> purged) {
+              if (!purged.ok()) {
+                spdlog::warn("event retention sweep failed: {}", purged.status().ToString());
+              }
+            });
+          }),
+      asio::detached);
 }
 
-asio::awaitable<void> RunService::PurgeEventsLoop() {
-  constexpr int kRunsPerSweep = 500;
+asio::awaitable<void> RunService::Periodically(std::chrono::milliseconds interval,
+                                               std::function<void()> tick) {
   asio::steady_timer timer(executor_);
   for (;;) {
-    timer.expires_after(options_.retention_sweep);
+    timer.expires_after(interval);
     co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
     {
       std::lock_guard lock(mu_);
       if (shutting_down_) co_return;
     }
-    const int64_t cutoff =
-        NowMillis() -
-        std::chrono::duration_cast<std::chrono::milliseconds>(options_.event_retention).count();
-    store_.PurgeEvents(cutoff, kRunsPerSweep, [](Result<int64_t> purged) {
-      if (!purged.ok()) spdlog::warn("event retention sweep failed: {}", purged.status().ToString());
-    });
-  }
-}
-
-asio::awaitable<void> RunService::RenewLeasesLoop() {
-  asio::steady_timer timer(executor_);
-  for (;;) {
-    timer.expires_after(options_.lease_renew);
-    co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
-    {
-      std::lock_guard lock(mu_);
-      if (shutting_down_) co_return;
-    }
-    store_.RenewLeases(options_.instance_id, NowMillis() + options_.lease.count(),
-                       [](const Status& s) {
-                         if (!s.ok()) spdlog::warn("lease renewal failed: {}", s.ToString());
-                       });
+    tick();
   }
 }
 
@@ -367,9 +373,8 @@ asio::awaitable<void> RunService::Execute(std::shared_ptr<ActiveRun> run) {
     std::variant<Result<agent::AgentOutcome>, std::tuple<boost::system::error_code>> result =
         std::tuple<boost::system::error_code>{};
     if (run->stop_reason() == StopReason::kNone) {
-      result = co_await (
-          agent::RunAgent(model, tools_, *run, config, ToChatHistory(*messages)) ||
-          run->stop_timer().async_wait(asio::as_tuple(asio::use_awaitable)));
+      result = co_await (agent::RunAgent(model, tools_, *run, config, ToChatHistory(*messages)) ||
+                         run->stop_timer().async_wait(asio::as_tuple(asio::use_awaitable)));
     }
     if (result.index() == 0) {
       auto& outcome = std::get<0>(result);
@@ -379,8 +384,8 @@ asio::awaitable<void> RunService::Execute(std::shared_ptr<ActiveRun> run) {
       } else if (outcome.status().reason() == "INSUFFICIENT_CREDITS") {
         status = RunStatus::kStopped;
         message = "insufficient_credits";
-        error_event = ErrorEvent("Insufficient credits: add credits to continue",
-                                 "INSUFFICIENT_CREDITS");
+        error_event =
+            ErrorEvent("Insufficient credits: add credits to continue", "INSUFFICIENT_CREDITS");
       } else {
         message = outcome.status().message();
         error_event = ErrorEvent(message, "LLM_PROVIDER_ERROR");
@@ -461,7 +466,7 @@ Result<store::Run> RunService::GetRun(const std::string& account_id, const std::
 }
 
 Result<store::Thread> RunService::GetThread(const std::string& account_id,
-                                           const std::string& thread_id) {
+                                            const std::string& thread_id) {
   return OwnedThread(account_id, thread_id);
 }
 
@@ -485,8 +490,7 @@ Result<store::Thread> RunService::OwnedThread(const std::string& account_id,
 }
 
 Result<std::vector<store::Run>> RunService::ListThreadRuns(const std::string& account_id,
-                                                           const std::string& thread_id,
-                                                           int limit,
+                                                           const std::string& thread_id, int limit,
                                                            const std::string& before_run_id) {
   AGENTD_RETURN_IF_ERROR(OwnedThread(account_id, thread_id).status());
   int64_t before = 0;
@@ -505,7 +509,7 @@ Result<std::vector<store::Run>> RunService::ListActiveRuns(const std::string& ac
 }
 
 Result<std::vector<store::Message>> RunService::ListMessages(const std::string& account_id,
-                                                            const std::string& thread_id) {
+                                                             const std::string& thread_id) {
   AGENTD_RETURN_IF_ERROR(OwnedThread(account_id, thread_id).status());
   return store_.ListMessages(thread_id);
 }

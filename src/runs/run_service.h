@@ -10,6 +10,7 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -26,16 +27,16 @@
 namespace agentd::runs {
 
 struct RunServiceOptions {
-  std::string instance_id;                       // default: a new UUID per process
-  std::chrono::milliseconds lease{30000};        // lease of a running run
-  std::chrono::milliseconds lease_renew{10000};  // how often the owner renews
-  std::chrono::milliseconds run_timeout{600000}; // a run longer than this fails
-  std::chrono::milliseconds store_poll{500};     // feed polling when no live channel
-  std::chrono::seconds event_retention{86400};   // events of finished runs kept this long
+  std::string instance_id;                        // default: a new UUID per process
+  std::chrono::milliseconds lease{30000};         // lease of a running run
+  std::chrono::milliseconds lease_renew{10000};   // how often the owner renews
+  std::chrono::milliseconds run_timeout{600000};  // a run longer than this fails
+  std::chrono::milliseconds store_poll{500};      // feed polling when no live channel
+  std::chrono::seconds event_retention{86400};    // events of finished runs kept this long
   std::chrono::milliseconds retention_sweep{60000};
   int max_steps = 25;
   size_t subscriber_queue_bytes = 1 << 20;
-  std::string default_tier = "free";          // tier of an account created by a start
+  std::string default_tier = "free";           // tier of an account created by a start
   int64_t starting_credits_micro = 3'000'000;  // its starting credits
 };
 
@@ -50,8 +51,8 @@ struct StartRunInput {
   std::string upstream_model;
   // Billing (the caller's tier and the model's price). Each model response debits
   // billing::CostMicro(usage, prices, multiplier) with its llm_response_end event.
-  store::RunLimits limits;                        // checked in the start transaction
-  std::chrono::milliseconds run_timeout{0};       // 0 = options.run_timeout; capped by it
+  store::RunLimits limits;                   // checked in the start transaction
+  std::chrono::milliseconds run_timeout{0};  // 0 = options.run_timeout; capped by it
   int64_t input_micro_usd_per_mtok = 0;
   int64_t output_micro_usd_per_mtok = 0;
   int64_t price_multiplier_ppm = 1'000'000;
@@ -84,8 +85,7 @@ class RunService {
   boost::asio::awaitable<Result<StartedRun>> Start(StartRunInput input);
   // Stops a running run and waits for its terminal commit; returns the run's final status
   // (unchanged for a finished run). NotFound "Agent run not found" for others' runs.
-  boost::asio::awaitable<Result<store::RunStatus>> Stop(std::string account_id,
-                                                        std::string run_id);
+  boost::asio::awaitable<Result<store::RunStatus>> Stop(std::string account_id, std::string run_id);
 
   Result<store::Run> GetRun(const std::string& account_id, const std::string& run_id);
   // The caller's thread; NotFound "Thread not found" when absent or someone else's.
@@ -115,8 +115,9 @@ class RunService {
  private:
   class ActiveRun;
   boost::asio::awaitable<void> Execute(std::shared_ptr<ActiveRun> run);
-  boost::asio::awaitable<void> RenewLeasesLoop();
-  boost::asio::awaitable<void> PurgeEventsLoop();
+  // Calls `tick` every `interval` until shutdown.
+  boost::asio::awaitable<void> Periodically(std::chrono::milliseconds interval,
+                                            std::function<void()> tick);
   Result<store::Thread> OwnedThread(const std::string& account_id, const std::string& thread_id);
   void Forget(const std::string& run_id);
 

@@ -12,11 +12,10 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "core/status.h"
 
@@ -52,8 +51,8 @@ struct Run {
   std::string project_id;
   std::string account_id;
   RunStatus status = RunStatus::kRunning;
-  std::string model_name;  // catalogue name used
-  std::string error;       // empty = none
+  std::string model_name;                           // catalogue name used
+  std::string error;                                // empty = none
   nlohmann::json usage = nlohmann::json::object();  // {"prompt_tokens":..,"completion_tokens":..}
   int64_t created_at_ms = 0;
   int64_t started_at_ms = 0;
@@ -73,7 +72,7 @@ struct Event {
 struct Account {
   std::string account_id;
   std::string tier;
-  std::string role;  // "user" or "super_admin"
+  std::string role;           // "user" or "super_admin"
   int64_t balance_micro = 0;  // 1e-6 USD; always equals the sum of the account's ledger
   int64_t created_at_ms = 0;
 };
@@ -107,8 +106,8 @@ struct AccountUpdate {
 
 // Everything /agent/start commits in one transaction.
 struct NewRun {
-  std::string account_id;       // the caller (JWT sub)
-  std::string default_tier;     // tier of the account if it is created now
+  std::string account_id;                      // the caller (JWT sub)
+  std::string default_tier;                    // tier of the account if it is created now
   int64_t starting_credits_micro = 3'000'000;  // granted to an account created now
   RunLimits limits;
   // Thread: either continue `thread_id` (existing) or create one. For a new thread,
@@ -117,9 +116,9 @@ struct NewRun {
   bool optimistic = false;
   std::string thread_id;
   std::string project_id;
-  std::string run_id;           // made by the server
+  std::string run_id;  // made by the server
   std::string model_name;
-  Message user_message;         // thread_id filled in by the store when the thread is new
+  Message user_message;  // thread_id filled in by the store when the thread is new
   std::string owner_instance;
   int64_t lease_expires_at_ms = 0;
   int64_t now_ms = 0;

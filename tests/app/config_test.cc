@@ -468,9 +468,8 @@ concurrent_runs = 4
                f);
     std::fclose(f);
   }
-  auto c = LoadConfig(path, std::nullopt, std::nullopt, [](const char*) -> const char* {
-    return nullptr;
-  });
+  auto c = LoadConfig(path, std::nullopt, std::nullopt,
+                      [](const char*) -> const char* { return nullptr; });
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   EXPECT_EQ(c->billing.new_account_tier, "team");
   EXPECT_EQ(c->billing.new_account_credits_micro, 500'000);
@@ -496,12 +495,12 @@ TEST(BillingConfig, BadTierKeysAndUnknownDefaultTierAreErrors) {
     return LoadConfig(path, std::nullopt, std::nullopt,
                       [](const char*) -> const char* { return nullptr; });
   };
-  for (const char* text : {"[tiers.free]\nconcurent_runs = 2\n", "[tiers.free]\nthreads = -2\n",
-                           "[tiers.free]\nmodels = \"some\"\n", "[billing]\nmultiplier = 2\n",
-                           "[accounts]\ndefault_tier = \"gold\"\n",
-                           "[tiers.free]\ndefault_model = \"no/such\"\n",
-                           "[accounts]\nstarting_credits = \"-1\"\n",
-                           "[tiers.custom]\nthreads = 5\n"}) {  // minimax does not list custom
+  for (const char* text :
+       {"[tiers.free]\nconcurent_runs = 2\n", "[tiers.free]\nthreads = -2\n",
+        "[tiers.free]\nmodels = \"some\"\n", "[billing]\nmultiplier = 2\n",
+        "[accounts]\ndefault_tier = \"gold\"\n", "[tiers.free]\ndefault_model = \"no/such\"\n",
+        "[accounts]\nstarting_credits = \"-1\"\n",
+        "[tiers.custom]\nthreads = 5\n"}) {  // minimax does not list custom
     auto c = load(text);
     EXPECT_FALSE(c.ok()) << text;
     if (!c.ok()) {

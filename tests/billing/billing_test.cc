@@ -32,12 +32,10 @@ TEST_F(ResolveModelTest, UnknownNameIsInvalidArgumentBeforeAnyTierCheck) {
 TEST_F(ResolveModelTest, EmptyRequestGivesTheTierDefault) {
   EXPECT_EQ((*ResolveModel(free_, "", "builtin/echo", catalog_)).entry->name, "kortix/minimax");
   EXPECT_EQ((*ResolveModel(pro_, "", "builtin/echo", catalog_)).entry->name, "kortix/basic");
-  EXPECT_EQ((*ResolveModel(enterprise_, "", "builtin/echo", catalog_)).entry->name,
-            "kortix/basic");
+  EXPECT_EQ((*ResolveModel(enterprise_, "", "builtin/echo", catalog_)).entry->name, "kortix/basic");
   TierConfig no_default = free_;
   no_default.default_model = "";
-  EXPECT_EQ((*ResolveModel(no_default, "", "builtin/echo", catalog_)).entry->name,
-            "builtin/echo");
+  EXPECT_EQ((*ResolveModel(no_default, "", "builtin/echo", catalog_)).entry->name, "builtin/echo");
 }
 
 TEST_F(ResolveModelTest, FreeAskingBasicIsDowngradedToMinimax) {

@@ -24,9 +24,9 @@ TEST(Ids, NewUuidsAreCanonicalAndDistinct) {
 TEST(Ids, IsUuidRejectsMalformedIds) {
   EXPECT_FALSE(IsUuid(""));
   EXPECT_FALSE(IsUuid("not-a-uuid"));
-  EXPECT_FALSE(IsUuid("123e4567-e89b-12d3-a456-42661417400"));    // short
-  EXPECT_FALSE(IsUuid("123e4567e89b-12d3-a456-4266141740000"));   // dash misplaced
-  EXPECT_FALSE(IsUuid("123e4567-e89b-12d3-a456-42661417400g"));   // not hex
+  EXPECT_FALSE(IsUuid("123e4567-e89b-12d3-a456-42661417400"));   // short
+  EXPECT_FALSE(IsUuid("123e4567e89b-12d3-a456-4266141740000"));  // dash misplaced
+  EXPECT_FALSE(IsUuid("123e4567-e89b-12d3-a456-42661417400g"));  // not hex
   EXPECT_TRUE(IsUuid("123E4567-E89B-12D3-A456-426614174000"));
   EXPECT_EQ(CanonicalUuid("123E4567-E89B-12D3-A456-426614174000"),
             "123e4567-e89b-12d3-a456-426614174000");

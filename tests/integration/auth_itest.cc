@@ -22,7 +22,8 @@ class AuthItest : public SharedServerTest {
 };
 
 ::testing::AssertionResult Is401(const Response& r) {
-  if (r.status != 401) return ::testing::AssertionFailure() << "status " << r.status << " " << r.body;
+  if (r.status != 401)
+    return ::testing::AssertionFailure() << "status " << r.status << " " << r.body;
   const std::string www = r.Header("WWW-Authenticate").value_or("");
   if (www.rfind("Bearer", 0) != 0) {
     return ::testing::AssertionFailure() << "WWW-Authenticate is '" << www << "'";
@@ -117,41 +118,43 @@ TEST_F(AuthItest, AlgNoneIs401) {
   const int64_t now = NowSecondsForTesting();
   const std::string unsigned_token =
       Base64UrlForTesting(R"({"alg":"none","typ":"JWT"})") + "." +
-      Base64UrlForTesting(nlohmann::json({{"sub", UniqueUser("none")}, {"exp", now + 3600}}).dump()) +
+      Base64UrlForTesting(
+          nlohmann::json({{"sub", UniqueUser("none")}, {"exp", now + 3600}}).dump()) +
       ".";
   EXPECT_TRUE(Is401(GetWithToken("/agent-runs/active", unsigned_token)));
   // alg none in the header but signed with the right key is still refused.
-  const std::string signed_none = SignJwtForTesting(
-      {{"alg", "none"}, {"typ", "JWT"}}, {{"sub", UniqueUser("none")}, {"exp", now + 3600}},
-      kTestJwtSecret);
+  const std::string signed_none =
+      SignJwtForTesting({{"alg", "none"}, {"typ", "JWT"}},
+                        {{"sub", UniqueUser("none")}, {"exp", now + 3600}}, kTestJwtSecret);
   EXPECT_TRUE(Is401(GetWithToken("/agent-runs/active", signed_none)));
-  const std::string hs512 = SignJwtForTesting(
-      {{"alg", "HS512"}, {"typ", "JWT"}}, {{"sub", UniqueUser("hs512")}, {"exp", now + 3600}},
-      kTestJwtSecret);
+  const std::string hs512 =
+      SignJwtForTesting({{"alg", "HS512"}, {"typ", "JWT"}},
+                        {{"sub", UniqueUser("hs512")}, {"exp", now + 3600}}, kTestJwtSecret);
   EXPECT_TRUE(Is401(GetWithToken("/agent-runs/active", hs512)));
 }
 
 TEST_F(AuthItest, MissingExpOrSubOrFutureNbfIs401) {
   const int64_t now = NowSecondsForTesting();
   const nlohmann::json header = {{"alg", "HS256"}, {"typ", "JWT"}};
-  EXPECT_TRUE(Is401(GetWithToken("/agent-runs/active",
-                                 SignJwtForTesting(header, {{"sub", UniqueUser("noexp")}},
-                                                   kTestJwtSecret))))
+  EXPECT_TRUE(Is401(
+      GetWithToken("/agent-runs/active",
+                   SignJwtForTesting(header, {{"sub", UniqueUser("noexp")}}, kTestJwtSecret))))
       << "exp is required";
-  EXPECT_TRUE(Is401(GetWithToken(
-      "/agent-runs/active", SignJwtForTesting(header, {{"exp", now + 3600}}, kTestJwtSecret))))
+  EXPECT_TRUE(Is401(GetWithToken("/agent-runs/active",
+                                 SignJwtForTesting(header, {{"exp", now + 3600}}, kTestJwtSecret))))
       << "sub is the user id";
   EXPECT_TRUE(Is401(GetWithToken(
       "/agent-runs/active",
-      SignJwtForTesting(header, {{"sub", UniqueUser("nbf")}, {"exp", now + 7200}, {"nbf", now + 600}},
+      SignJwtForTesting(header,
+                        {{"sub", UniqueUser("nbf")}, {"exp", now + 7200}, {"nbf", now + 600}},
                         kTestJwtSecret))))
       << "nbf in the future";
 }
 
 TEST_F(AuthItest, MalformedAuthorizationIs401) {
   HttpClient http(server()->base_url());
-  for (const std::string value : {"Bearer", "Bearer ", "Bearer not-a-jwt", "Basic dXNlcjpwYXNz",
-                                  "Bearer a.b.c"}) {
+  for (const std::string value :
+       {"Bearer", "Bearer ", "Bearer not-a-jwt", "Basic dXNlcjpwYXNz", "Bearer a.b.c"}) {
     Response r = http.Request("GET", "/agent-runs/active", {{"Authorization", value}});
     EXPECT_TRUE(Is401(r)) << "Authorization: " << value;
   }

@@ -116,11 +116,15 @@ TEST_F(BillingItest, ThreadAndProjectLimitsAre402WithLimitAndCurrentCount) {
   EXPECT_EQ(DetailObject(p).value("current_count", -1), 1) << p.body;
   // New threads in project P (optimistic mode) until threads (3) are full.
   for (int i = 0; i < 2; ++i) {
-    auto r = a.StartOk({{"prompt", "more"}, {"optimistic", "true"},
-                        {"thread_id", NewUuid()}, {"project_id", project}});
+    auto r = a.StartOk({{"prompt", "more"},
+                        {"optimistic", "true"},
+                        {"thread_id", NewUuid()},
+                        {"project_id", project}});
     ASSERT_TRUE(EndsWithTerminal(a.Finish(Str(r["agent_run_id"])), "completed"));
   }
-  Response t = a.Start({{"prompt", "four"}, {"optimistic", "true"}, {"thread_id", NewUuid()},
+  Response t = a.Start({{"prompt", "four"},
+                        {"optimistic", "true"},
+                        {"thread_id", NewUuid()},
                         {"project_id", project}});
   ASSERT_EQ(t.status, 402) << t.body;
   EXPECT_EQ(DetailObject(t).value("error_code", ""), "THREAD_LIMIT_EXCEEDED") << t.body;
@@ -188,8 +192,8 @@ TEST_F(BillingItest, PricedModelDebitsExactlyTheCostShownInLlmResponseEnd) {
   MustAccount({"set", a.user(), "--credits", "100"});
   const int64_t before = BalanceMicro(a);
   ASSERT_EQ(before, 100'000'000);
-  Response r = a.Start({{"prompt", "one two three\n/tool lookup {}\nfour five"},
-                        {"model_name", "builtin/echo"}});
+  Response r = a.Start(
+      {{"prompt", "one two three\n/tool lookup {}\nfour five"}, {"model_name", "builtin/echo"}});
   ASSERT_EQ(r.status, 200) << r.body;
   const StreamResult s = a.Finish(r.Json()["agent_run_id"]);
   ASSERT_TRUE(EndsWithTerminal(s, "completed")) << Describe(s.events);
@@ -298,8 +302,8 @@ TEST_F(BillingItest, EmitTimingIsAnsweredForSuperAdminOnly) {
   ASSERT_EQ(r.status, 200) << r.body;
   const nlohmann::json timing = At(r.Json(), {"timing"});
   ASSERT_TRUE(timing.is_object()) << r.body;
-  for (const char* k : {"auth_ms", "validation_ms", "billing_ms", "database_ms", "sandbox_ms",
-                        "total_ms"}) {
+  for (const char* k :
+       {"auth_ms", "validation_ms", "billing_ms", "database_ms", "sandbox_ms", "total_ms"}) {
     ASSERT_TRUE(timing.contains(k) && timing[k].is_number()) << k << " in " << r.body;
     EXPECT_GE(timing[k].get<double>(), 0.0) << k;
   }
@@ -333,8 +337,8 @@ TEST_F(BillingItest, OthersThreadIs404BeforeModelAccess) {
   auto r = owner.StartOk({{"prompt", "mine"}});
   ASSERT_TRUE(EndsWithTerminal(owner.Finish(Str(r["agent_run_id"])), "completed"));
   Api other = NewUser();
-  Response s = other.Start({{"thread_id", Str(r["thread_id"])}, {"prompt", "x"},
-                            {"model_name", "kortix/power"}});
+  Response s = other.Start(
+      {{"thread_id", Str(r["thread_id"])}, {"prompt", "x"}, {"model_name", "kortix/power"}});
   EXPECT_EQ(s.status, 404) << s.body;
 }
 
@@ -354,8 +358,8 @@ TEST_F(BillingItest, BusyThreadIs409BeforeModelAndBillingRefusals) {
   Api a = NewUser();
   auto r = a.StartOk({{"prompt", "/sleep 60000"}});
   MustAccount({"set", a.user(), "--credits", "0"});
-  Response busy = a.Start({{"thread_id", Str(r["thread_id"])}, {"prompt", "x"},
-                           {"model_name", "kortix/power"}});
+  Response busy = a.Start(
+      {{"thread_id", Str(r["thread_id"])}, {"prompt", "x"}, {"model_name", "kortix/power"}});
   ASSERT_EQ(busy.status, 409) << busy.body;
   EXPECT_EQ(DetailObject(busy).value("error_code", ""), "THREAD_BUSY");
   EXPECT_EQ(DetailObject(busy).value("running_agent_run_id", ""), Str(r["agent_run_id"]));

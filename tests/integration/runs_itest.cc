@@ -56,12 +56,9 @@ TEST_F(RunsItest, UnknownRunOrThreadIs404) {
 TEST_F(RunsItest, MalformedIdInPathIs400InvalidUuidFormat) {
   Api a = NewUser();
   const std::vector<std::pair<std::string, std::string>> requests = {
-      {"GET", "/agent-run/not-a-uuid"},
-      {"GET", "/agent-runs/not-a-uuid/status"},
-      {"GET", "/agent-run/not-a-uuid/stream"},
-      {"POST", "/agent-run/not-a-uuid/stop"},
-      {"POST", "/agent-runs/not-a-uuid/stop"},
-      {"GET", "/thread/not-a-uuid/agent-runs"},
+      {"GET", "/agent-run/not-a-uuid"},        {"GET", "/agent-runs/not-a-uuid/status"},
+      {"GET", "/agent-run/not-a-uuid/stream"}, {"POST", "/agent-run/not-a-uuid/stop"},
+      {"POST", "/agent-runs/not-a-uuid/stop"}, {"GET", "/thread/not-a-uuid/agent-runs"},
       {"GET", "/threads/not-a-uuid/messages"},
   };
   for (const auto& [method, path] : requests) {
@@ -155,9 +152,9 @@ TEST_F(RunsItest, MessagesAreOldestFirstWithUserAndAssistant) {
     if (m.value("type", "") != "user" && m.value("type", "") != "assistant") continue;
     messages.push_back(m);
     types.push_back(m.value("type", ""));
-    for (const char* key : {"message_id", "thread_id", "type", "is_llm_message", "content",
-                            "metadata", "created_at", "updated_at", "agent_id",
-                            "agent_version_id"}) {
+    for (const char* key :
+         {"message_id", "thread_id", "type", "is_llm_message", "content", "metadata", "created_at",
+          "updated_at", "agent_id", "agent_version_id"}) {
       EXPECT_TRUE(m.contains(key)) << key << " missing in " << m.dump();
     }
     EXPECT_EQ(m["thread_id"], thread);
@@ -175,8 +172,8 @@ TEST_F(RunsItest, LimitsDescribesTheCallersAccount) {
   Response r = a.Get("/limits");
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_TRUE(r.Json().is_object()) << r.body;
-  EXPECT_NE(r.body.find("free"), std::string::npos) << "a new account is on the free tier: "
-                                                    << r.body;
+  EXPECT_NE(r.body.find("free"), std::string::npos)
+      << "a new account is on the free tier: " << r.body;
   Response anonymous = a.http().Request("GET", "/limits", {});
   EXPECT_EQ(anonymous.status, 401);
 }
@@ -237,9 +234,9 @@ TEST_F(RunsItest, CorsHeadersOnResponsesOnlyForAllowedOrigins) {
   EXPECT_EQ(evil.status, 200);
   EXPECT_FALSE(evil.Header("Access-Control-Allow-Origin").has_value());
   HttpClient http(server()->base_url());
-  Response evil_preflight = http.Request(
-      "OPTIONS", "/agent/start",
-      {{"Origin", "http://evil.example"}, {"Access-Control-Request-Method", "POST"}});
+  Response evil_preflight =
+      http.Request("OPTIONS", "/agent/start",
+                   {{"Origin", "http://evil.example"}, {"Access-Control-Request-Method", "POST"}});
   EXPECT_FALSE(evil_preflight.Header("Access-Control-Allow-Origin").has_value());
 }
 

@@ -180,8 +180,10 @@ TEST_F(StartItest, OptimisticWithExistingThreadIs409AndChangesNothing) {
   auto first = a.StartOk(
       {{"thread_id", thread}, {"project_id", project}, {"optimistic", "true"}, {"prompt", "hi"}});
   ASSERT_TRUE(EndsWithTerminal(a.Finish(first["agent_run_id"]), "completed"));
-  Response r = a.Start(
-      {{"thread_id", thread}, {"project_id", project}, {"optimistic", "true"}, {"prompt", "again"}});
+  Response r = a.Start({{"thread_id", thread},
+                        {"project_id", project},
+                        {"optimistic", "true"},
+                        {"prompt", "again"}});
   ASSERT_EQ(r.status, 409) << r.body;
   EXPECT_EQ(DetailObject(r).value("error_code", ""), "THREAD_ALREADY_EXISTS") << r.body;
   Response list = a.Get("/thread/" + thread + "/agent-runs");
@@ -194,15 +196,16 @@ TEST_F(StartItest, OptimisticWithoutIdsIs400) {
   Response r = a.Start({{"optimistic", "true"}, {"prompt", "hi"}});
   ASSERT_EQ(r.status, 400) << r.body;
   EXPECT_EQ(Detail(r), "thread_id and project_id required for optimistic mode");
-  Response only_thread = a.Start({{"optimistic", "true"}, {"thread_id", NewUuid()}, {"prompt", "x"}});
+  Response only_thread =
+      a.Start({{"optimistic", "true"}, {"thread_id", NewUuid()}, {"prompt", "x"}});
   ASSERT_EQ(only_thread.status, 400) << only_thread.body;
   EXPECT_EQ(Detail(only_thread), "thread_id and project_id required for optimistic mode");
 }
 
 TEST_F(StartItest, OptimisticWithoutPromptIs400) {
   Api a = NewUser();
-  Response r = a.Start(
-      {{"optimistic", "true"}, {"thread_id", NewUuid()}, {"project_id", NewUuid()}});
+  Response r =
+      a.Start({{"optimistic", "true"}, {"thread_id", NewUuid()}, {"project_id", NewUuid()}});
   ASSERT_EQ(r.status, 400) << r.body;
   EXPECT_EQ(Detail(r), "prompt required for optimistic mode");
 }
@@ -313,8 +316,8 @@ TEST_F(StartItest, ModeIsCheckedAgainstTheConfiguredModes) {
 
 TEST_F(StartItest, MalformedMultipartIs400) {
   Api a = NewUser();
-  Response r = a.Post("/agent/start", "--xyz\r\nnot a part\r\n",
-                      "multipart/form-data; boundary=abc");
+  Response r =
+      a.Post("/agent/start", "--xyz\r\nnot a part\r\n", "multipart/form-data; boundary=abc");
   EXPECT_EQ(r.status, 400) << r.body;
   EXPECT_TRUE(r.Json().is_object() && r.Json().contains("detail")) << r.body;
 }

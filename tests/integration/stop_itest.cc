@@ -94,7 +94,8 @@ TEST_F(StopItest, AliasPathAndBodiesAreAccepted) {
   EXPECT_EQ(stop.Json(), nlohmann::json({{"status", "stopped"}}));
   EXPECT_TRUE(EndsWithTerminal(a.Finish(run), "stopped"));
   // A JSON body is ignored.
-  Response with_body = a.Post("/agent-run/" + run + "/stop", R"({"reason":"x"})", "application/json");
+  Response with_body =
+      a.Post("/agent-run/" + run + "/stop", R"({"reason":"x"})", "application/json");
   EXPECT_EQ(with_body.status, 200) << with_body.body;
   EXPECT_EQ(with_body.Json()["status"], "stopped") << with_body.body;
 }

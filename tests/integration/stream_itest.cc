@@ -248,8 +248,7 @@ TEST_F(StreamItest, FailingModelEndsFailedWithItsMessage) {
 
 TEST_F(StreamItest, ToolDirectiveProducesToolEventsAndContinues) {
   Api a = NewUser();
-  auto start =
-      a.StartOk({{"prompt", "look it up\n/tool web_search {\"query\":\"x\"}\nthen done"}});
+  auto start = a.StartOk({{"prompt", "look it up\n/tool web_search {\"query\":\"x\"}\nthen done"}});
   const StreamResult s = a.Finish(start["agent_run_id"]);
   ASSERT_TRUE(EndsWithTerminal(s, "completed"));
   EXPECT_TRUE(SeqsConsecutiveFrom(s.events, 1));

@@ -62,7 +62,9 @@ class RunServiceTest : public ::testing::Test {
     };
     return *asio::co_spawn(io_, wrapped(std::move(op)), asio::use_future).get();
   }
-  void Sync(asio::awaitable<void> op) { asio::co_spawn(io_, std::move(op), asio::use_future).get(); }
+  void Sync(asio::awaitable<void> op) {
+    asio::co_spawn(io_, std::move(op), asio::use_future).get();
+  }
 
   StartedRun StartOk(const std::string& account, const std::string& prompt,
                      const std::string& thread_id = "") {
@@ -307,6 +309,42 @@ TEST_F(RunServiceTest, ShutdownEndsRunningRunsFailed) {
   EXPECT_EQ(row->status, RunStatus::kFailed);
   auto start = Sync(service_->Start(Input("alice", "late")));
   EXPECT_EQ(start.status().code(), StatusCode::kUnavailable);
+}
+
+// Background tasks have no event to await: poll the store with a deadline.
+template <typename Pred>
+bool Eventually(Pred pred) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return pred();
+}
+
+TEST_F(RunServiceTest, RetentionSweepDeletesEventsOfFinishedRunsOnly) {
+  RunServiceOptions options;
+  options.event_retention = std::chrono::seconds(0);
+  options.retention_sweep = std::chrono::milliseconds(5);
+  Open(options);
+  service_->StartBackgroundTasks();
+  auto sleeping = StartOk("alice", "/sleep 60000");
+  auto done = StartOk("alice", "quick");
+  ASSERT_FALSE(ReadAll("alice", done.run_id).empty());
+  EXPECT_TRUE(Eventually([&] { return store_->ReadEvents(done.run_id, 0, 10)->empty(); }));
+  EXPECT_FALSE(store_->ReadEvents(sleeping.run_id, 0, 10)->empty());
+  EXPECT_EQ(service_->GetRun("alice", done.run_id)->status, RunStatus::kCompleted);
+}
+
+TEST_F(RunServiceTest, LeaseOfARunningRunIsRenewed) {
+  RunServiceOptions options;
+  options.lease_renew = std::chrono::milliseconds(5);
+  Open(options);
+  service_->StartBackgroundTasks();
+  auto run = StartOk("alice", "/sleep 60000");
+  const int64_t first = service_->GetRun("alice", run.run_id)->lease_expires_at_ms;
+  EXPECT_TRUE(Eventually(
+      [&] { return service_->GetRun("alice", run.run_id)->lease_expires_at_ms > first; }));
 }
 
 TEST_F(RunServiceTest, RecoveryReapsRunsLeftRunningByADeadServer) {

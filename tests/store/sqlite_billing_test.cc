@@ -79,7 +79,8 @@ class SqliteBillingTest : public ::testing::Test {
   }
   Result<Account> Update(AccountUpdate u) {
     std::promise<Result<Account>> promise;
-    store_->UpdateAccount(std::move(u), [&](Result<Account> r) { promise.set_value(std::move(r)); });
+    store_->UpdateAccount(std::move(u),
+                          [&](Result<Account> r) { promise.set_value(std::move(r)); });
     return promise.get_future().get();
   }
   Status FinishRun(const std::string& run_id, RunStatus status) {
@@ -102,8 +103,8 @@ class SqliteBillingTest : public ::testing::Test {
   }
   std::vector<int64_t> AllCounts() {
     std::vector<int64_t> out;
-    for (const char* t : {"accounts", "projects", "threads", "messages", "agent_runs",
-                          "run_events", "credit_ledger"}) {
+    for (const char* t : {"accounts", "projects", "threads", "messages", "agent_runs", "run_events",
+                          "credit_ledger"}) {
       out.push_back(Count(std::string("SELECT count(*) FROM ") + t));
     }
     return out;
@@ -248,8 +249,11 @@ TEST_F(SqliteBillingTest, DebitOfARefusedWriteIsNotApplied) {
 }
 
 TEST_F(SqliteBillingTest, UpdateAccountCreatesAndChangesTierAndRole) {
-  auto a = Update({.account_id = "dave", .tier = "pro", .role = "super_admin",
-                   .set_credits_micro = 2'500'000, .default_tier = "free",
+  auto a = Update({.account_id = "dave",
+                   .tier = "pro",
+                   .role = "super_admin",
+                   .set_credits_micro = 2'500'000,
+                   .default_tier = "free",
                    .starting_credits_micro = 3'000'000});
   ASSERT_TRUE(a.ok()) << a.status().ToString();
   EXPECT_EQ(a->tier, "pro");

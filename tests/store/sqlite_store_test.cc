@@ -102,11 +102,13 @@ RunWrite Events(const std::string& run_id, int64_t from_seq, int64_t to_seq) {
 RunWrite Finish(const std::string& run_id, int64_t terminal_seq, RunStatus status) {
   RunWrite w;
   w.run_id = run_id;
-  w.events.push_back(Event{run_id, terminal_seq,
-                           R"({"type":"status","status":")" + std::string(RunStatusName(status)) +
-                               R"("})"});
-  w.finish = RunFinish{status, status == RunStatus::kFailed ? "boom" : "",
-                       {{"prompt_tokens", 10}, {"completion_tokens", 5}}, kNow + 1000};
+  w.events.push_back(
+      Event{run_id, terminal_seq,
+            R"({"type":"status","status":")" + std::string(RunStatusName(status)) + R"("})"});
+  w.finish = RunFinish{status,
+                       status == RunStatus::kFailed ? "boom" : "",
+                       {{"prompt_tokens", 10}, {"completion_tokens", 5}},
+                       kNow + 1000};
   return w;
 }
 
@@ -193,7 +195,7 @@ class SqliteStoreTest : public ::testing::Test {
 
   // Row counts of every table, to show that a refused write left nothing behind.
   std::vector<int64_t> AllCounts() {
-    return {Count("accounts"), Count("projects"), Count("threads"),
+    return {Count("accounts"), Count("projects"),   Count("threads"),
             Count("messages"), Count("agent_runs"), Count("run_events")};
   }
 
@@ -458,8 +460,7 @@ TEST_F(SqliteStoreTest, ListThreadRunsIsNewestFirstAndPagesByCreationOrder) {
       store_->ListThreadRuns(first.thread_id, 2, page2->back().creation_order);
   ASSERT_TRUE(page3.ok());
   EXPECT_THAT(ids(*page3), ElementsAre(run_ids[0]));
-  EXPECT_THAT(*store_->ListThreadRuns(first.thread_id, 2, page3->back().creation_order),
-              IsEmpty());
+  EXPECT_THAT(*store_->ListThreadRuns(first.thread_id, 2, page3->back().creation_order), IsEmpty());
   EXPECT_THAT(*store_->ListThreadRuns(NewUuid(), 2, 0), IsEmpty());
 }
 
@@ -632,7 +633,7 @@ TEST_F(SqliteStoreTest, FailingJobsInABatchDoNotRollBackTheOthers) {
   };
   store_->CommitRunWrite(Events(a.run_id, 1, 1), record(0));
   store_->CommitRunWrite(Finish(b.run_id, 2, RunStatus::kFailed), record(1));  // not running
-  store_->CreateRun(ContinueRun(kAlice, a.thread_id), record_created(2));     // thread busy
+  store_->CreateRun(ContinueRun(kAlice, a.thread_id), record_created(2));      // thread busy
   store_->CommitRunWrite(Events(a.run_id, 2, 2), record(3));
   NewRun fresh = NewThreadRun(kBob);
   const std::string fresh_run = fresh.run_id;
@@ -731,8 +732,7 @@ TEST(SqliteStoreOptions, BadOptionsAreInvalidArgumentAndMissingDirIsUnavailable)
   EXPECT_EQ(NewSqliteStore(SqliteOptions{":memory:"}).status().code(),
             StatusCode::kInvalidArgument);
   const std::string path =
-      (std::filesystem::temp_directory_path() / ("agentd_missing_" + NewUuid()) / "x.db")
-          .string();
+      (std::filesystem::temp_directory_path() / ("agentd_missing_" + NewUuid()) / "x.db").string();
   SqliteOptions bad_sync{path};
   bad_sync.synchronous = "NORMAL; DROP TABLE accounts";
   EXPECT_EQ(NewSqliteStore(bad_sync).status().code(), StatusCode::kInvalidArgument);

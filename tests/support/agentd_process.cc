@@ -1,6 +1,7 @@
 #include "support/agentd_process.h"
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -14,8 +15,6 @@
 #include <fstream>
 #include <regex>
 #include <sstream>
-
-#include <gtest/gtest.h>
 
 #ifndef AGENTD_BINARY
 #error "AGENTD_BINARY must be defined by the build"
@@ -156,7 +155,7 @@ bool AgentdProcess::Launch(const Options& options, std::string* error) {
     *error = std::string("cannot set up server output: ") + std::strerror(errno);
     return false;
   }
-  std::vector<std::string> argv_s = {AGENTD_BINARY, "serve",      "--port",   "0",
+  std::vector<std::string> argv_s = {AGENTD_BINARY, "serve",   "--port",   "0",
                                      "--data-dir",  data_dir_, "--config", config_path};
   std::vector<std::string> env_s = ChildEnvironment();
   std::vector<char*> argv = CStrings(argv_s);
@@ -275,9 +274,7 @@ AgentdProcess::~AgentdProcess() {
   }
 }
 
-std::string AgentdProcess::base_url() const {
-  return "http://127.0.0.1:" + std::to_string(port_);
-}
+std::string AgentdProcess::base_url() const { return "http://127.0.0.1:" + std::to_string(port_); }
 
 std::string AgentdProcess::Stderr() const { return ReadFile(stderr_path_); }
 

@@ -102,7 +102,7 @@ class AgentdProcess {
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::string stdout_;  // guarded by mu_
+  std::string stdout_;       // guarded by mu_
   bool stdout_eof_ = false;  // guarded by mu_
 };
 

@@ -15,8 +15,7 @@ void EnsureCurlInitialised() {
 }
 
 bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
            return std::tolower(static_cast<unsigned char>(x)) ==
                   std::tolower(static_cast<unsigned char>(y));
          });
@@ -33,7 +32,8 @@ void ParseHeaderLine(std::string_view line, Response* r) {
   if (line.starts_with("HTTP/")) {
     r->headers.clear();
     const size_t sp = line.find(' ');
-    if (sp != std::string_view::npos) r->status = std::atol(std::string(line.substr(sp + 1)).c_str());
+    if (sp != std::string_view::npos)
+      r->status = std::atol(std::string(line.substr(sp + 1)).c_str());
     return;
   }
   const size_t colon = line.find(':');

@@ -9,13 +9,12 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <thread>
 #include <utility>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace agentd::testing {
 
@@ -137,7 +136,7 @@ class SseStream {
 struct StreamResult {
   std::vector<SseEvent> events;  // non-ping, in order
   int pings = 0;
-  bool ended = false;            // the transfer ended within the timeout
+  bool ended = false;  // the transfer ended within the timeout
   bool closed_by_server = false;
   long status = 0;
 };

@@ -137,9 +137,9 @@ std::string Describe(const std::vector<SseEvent>& events) {
   }
   const std::string last = StrAt(r.events.back().json, {"status"});
   if (last != status) {
-    return ::testing::AssertionFailure() << "terminal status " << last << ", want "
-                                         << status << "; events:\n"
-                                         << Describe(r.events);
+    return ::testing::AssertionFailure()
+           << "terminal status " << last << ", want " << status << "; events:\n"
+           << Describe(r.events);
   }
   return ::testing::AssertionSuccess();
 }

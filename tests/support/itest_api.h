@@ -4,14 +4,14 @@
 // Thread safety: Api is immutable after construction and may be used from any thread.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <chrono>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include "support/agentd_process.h"
 #include "support/http_client.h"
@@ -43,8 +43,7 @@ class Api {
   // Opens GET /agent-run/{id}/stream[query] with this user's Authorization header (unless
   // `with_auth` is false) plus `extra`.
   std::unique_ptr<SseStream> OpenStream(const std::string& run_id, const Headers& extra = {},
-                                        const std::string& query = "",
-                                        bool with_auth = true) const;
+                                        const std::string& query = "", bool with_auth = true) const;
   // Streams the run until the server ends it.
   StreamResult Finish(const std::string& run_id,
                       std::chrono::milliseconds timeout = std::chrono::seconds(20)) const;

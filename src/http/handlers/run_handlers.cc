@@ -127,8 +127,8 @@ asio::awaitable<HttpResponse> StreamRun(const Deps& d, HttpRequest& req) {
   resp.headers = {{"Content-Type", "text/event-stream"},
                   {"Cache-Control", "no-cache, no-transform"},
                   {"X-Accel-Buffering", "no"}};
-  resp.stream = [feed = *feed, heartbeat = d.options.heartbeat](
-                    ChunkWriter& out) -> asio::awaitable<void> {
+  resp.stream = [feed = *feed,
+                 heartbeat = d.options.heartbeat](ChunkWriter& out) -> asio::awaitable<void> {
     std::string frames;
     while (!feed->done()) {
       auto batch = co_await feed->Next(heartbeat);
@@ -180,8 +180,7 @@ void AddRunRoutes(Router& router, api::RunApi& api, const auth::TokenVerifier& v
              get_json([](api::RunApi& a, const auth::Principal& p, HttpRequest& r) {
                return a.GetRunStatus(p, r.params["id"]);
              }));
-  router.Add("GET", "/limits",
-             get_json([](api::RunApi& a, const auth::Principal& p, HttpRequest&) {
+  router.Add("GET", "/limits", get_json([](api::RunApi& a, const auth::Principal& p, HttpRequest&) {
                return a.GetLimits(p);
              }));
   router.Add("GET", "/agent-runs/active",

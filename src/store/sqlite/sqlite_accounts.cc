@@ -53,7 +53,6 @@ Status LimitExceeded(const char* reason, const std::string& what, int64_t limit,
                 {{"limit", limit}, {"current_count", count}});
 }
 
-
 }  // namespace
 
 Result<std::optional<Account>> FindAccount(Db& db, const std::string& account_id) {
@@ -61,8 +60,8 @@ Result<std::optional<Account>> FindAccount(Db& db, const std::string& account_id
   stmt.BindText(1, account_id);
   AGENTD_ASSIGN_OR_RETURN(bool row, stmt.Step());
   if (!row) return std::optional<Account>();
-  return std::optional<Account>(Account{stmt.ColumnText(0), stmt.ColumnText(1),
-                                        stmt.ColumnText(2), stmt.ColumnInt(3), stmt.ColumnInt(4)});
+  return std::optional<Account>(Account{stmt.ColumnText(0), stmt.ColumnText(1), stmt.ColumnText(2),
+                                        stmt.ColumnInt(3), stmt.ColumnInt(4)});
 }
 
 // Changes the balance by `amount` with its ledger row: the only way a balance changes.
@@ -96,9 +95,6 @@ Result<Account> EnsureAccount(Db& db, const std::string& account_id, const std::
   return Account{account_id, tier, "user", starting_credits, now_ms};
 }
 
-
-
-
 // The billing gate of a start, in API.md section 4 order: credits, thread and project limits
 // (new thread only), concurrency. The caller rolls back everything on a refusal.
 Status CheckGate(Db& db, const NewRun& r, const Account& account, bool new_project) {
@@ -124,13 +120,13 @@ Status CheckGate(Db& db, const NewRun& r, const Account& account, bool new_proje
     AGENTD_ASSIGN_OR_RETURN(std::vector<std::string> running, RunningThreads(db, r.account_id));
     const auto count = static_cast<int64_t>(running.size());
     if (count >= l.max_concurrent_runs) {
-      return Status(StatusCode::kResourceExhausted,
-                    "Concurrent agent run limit reached (" +
-                        std::to_string(l.max_concurrent_runs) + ")",
-                    "AGENT_RUN_LIMIT_EXCEEDED",
-                    {{"limit", l.max_concurrent_runs},
-                     {"running_count", count},
-                     {"running_thread_ids", running}});
+      return Status(
+          StatusCode::kResourceExhausted,
+          "Concurrent agent run limit reached (" + std::to_string(l.max_concurrent_runs) + ")",
+          "AGENT_RUN_LIMIT_EXCEEDED",
+          {{"limit", l.max_concurrent_runs},
+           {"running_count", count},
+           {"running_thread_ids", running}});
     }
   }
   return Status::Ok();

@@ -1,7 +1,7 @@
 #include "store/sqlite/sqlite_db.h"
 
-#include <sqlite3.h>
 #include <spdlog/spdlog.h>
+#include <sqlite3.h>
 
 #include <utility>
 
@@ -70,8 +70,8 @@ Result<std::unique_ptr<Db>> Db::Open(const std::string& path, Mode mode) {
   // NOMUTEX: each connection is used by one thread at a time (the writer, or a reader checked
   // out of the pool), so SQLite's per-connection mutex is not needed.
   int flags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
-  flags |= mode == Mode::kReadOnly ? SQLITE_OPEN_READONLY
-                                   : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+  flags |=
+      mode == Mode::kReadOnly ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
   sqlite3* raw = nullptr;
   const int rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
   if (rc != SQLITE_OK) {

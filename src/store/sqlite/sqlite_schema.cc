@@ -165,9 +165,9 @@ Status MigrateSchema(Db& db, int64_t now_ms) {
   AGENTD_RETURN_IF_ERROR(db.ExecScript(kCreateMigrationsTable));
   AGENTD_ASSIGN_OR_RETURN(int64_t current, CurrentVersion(db));
   if (current > LatestSchemaVersion()) {
-    return Status(StatusCode::kFailedPrecondition,
-                  "Database schema is newer than this server (version " +
-                      std::to_string(current) + ")");
+    return Status(
+        StatusCode::kFailedPrecondition,
+        "Database schema is newer than this server (version " + std::to_string(current) + ")");
   }
   for (const Migration& m : kMigrations) {
     if (m.version <= current) continue;

@@ -101,10 +101,12 @@ constexpr char kFailReapedRun[] =
 
 constexpr char kSelectRun[] = "SELECT " AGENTD_RUN_COLUMNS " FROM agent_runs WHERE run_id = ?1";
 constexpr char kSelectThreadRuns[] =
-    "SELECT " AGENTD_RUN_COLUMNS " FROM agent_runs WHERE thread_id = ?1 AND creation_order < ?2 "
+    "SELECT " AGENTD_RUN_COLUMNS
+    " FROM agent_runs WHERE thread_id = ?1 AND creation_order < ?2 "
     "ORDER BY creation_order DESC LIMIT ?3";
 constexpr char kSelectRunningRunsOfAccount[] =
-    "SELECT " AGENTD_RUN_COLUMNS " FROM agent_runs WHERE account_id = ?1 AND status = 'running' "
+    "SELECT " AGENTD_RUN_COLUMNS
+    " FROM agent_runs WHERE account_id = ?1 AND status = 'running' "
     "ORDER BY creation_order";
 #undef AGENTD_RUN_COLUMNS
 
@@ -266,8 +268,7 @@ Status InsertMessage(Db& db, const Message& m, const std::string& thread_id, int
   return stmt.Run();
 }
 
-Status InsertEvent(Db& db, int64_t run_key, int64_t seq, const std::string& data,
-                   int64_t now_ms) {
+Status InsertEvent(Db& db, int64_t run_key, int64_t seq, const std::string& data, int64_t now_ms) {
   AGENTD_ASSIGN_OR_RETURN(Stmt stmt, db.Prepare(kInsertEvent));
   stmt.BindInt(1, run_key).BindInt(2, seq).BindText(3, data).BindInt(4, now_ms);
   return stmt.Run();
@@ -696,8 +697,7 @@ void SqliteStore::CommitRunWrite(RunWrite write, std::function<void(Status)> don
       std::move(done)));
 }
 
-void SqliteStore::UpdateAccount(AccountUpdate update,
-                                std::function<void(Result<Account>)> done) {
+void SqliteStore::UpdateAccount(AccountUpdate update, std::function<void(Result<Account>)> done) {
   Enqueue(MakeResultJob<Account>(
       [update = std::move(update)](Db& db) { return ApplyUpdateAccount(db, update); },
       std::move(done)));
@@ -705,11 +705,9 @@ void SqliteStore::UpdateAccount(AccountUpdate update,
 
 void SqliteStore::RenewLeases(std::string owner_instance, int64_t lease_expires_at_ms,
                               std::function<void(Status)> done) {
-  Enqueue(MakeStatusJob(
-      [owner = std::move(owner_instance), lease_expires_at_ms](Db& db) {
-        return ApplyRenewLeases(db, owner, lease_expires_at_ms);
-      },
-      std::move(done)));
+  Enqueue(MakeStatusJob([owner = std::move(owner_instance), lease_expires_at_ms](
+                            Db& db) { return ApplyRenewLeases(db, owner, lease_expires_at_ms); },
+                        std::move(done)));
 }
 
 void SqliteStore::PurgeEvents(int64_t completed_before_ms, int max_runs,

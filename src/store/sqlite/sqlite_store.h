@@ -23,9 +23,9 @@
 namespace agentd::store::sqlite {
 
 struct SqliteOptions {
-  std::string path;                     // database file; created if absent. Required.
+  std::string path;                    // database file; created if absent. Required.
   std::string synchronous = "NORMAL";  // PRAGMA synchronous: OFF, NORMAL, FULL or EXTRA
-  int read_connections = 4;             // size of the read pool, >= 1
+  int read_connections = 4;            // size of the read pool, >= 1
   // WAL checkpoints run on a background connection this often, so the writer never stalls on
   // a checkpoint's fsync. 0 = SQLite's automatic checkpoint on the writer instead.
   int checkpoint_interval_ms = 1000;
@@ -99,10 +99,10 @@ class SqliteStore final : public Store {
 
   std::mutex mu_;
   std::condition_variable work_cv_;
-  std::condition_variable stop_cv_;  // wakes the checkpointer on shutdown
+  std::condition_variable stop_cv_;               // wakes the checkpointer on shutdown
   std::vector<std::unique_ptr<WriteJob>> queue_;  // guarded by mu_
-  bool stopping_ = false;                          // guarded by mu_
-  bool writer_done_ = false;                       // guarded by mu_
+  bool stopping_ = false;                         // guarded by mu_
+  bool writer_done_ = false;                      // guarded by mu_
 
   const size_t read_pool_size_;
   std::mutex read_mu_;
