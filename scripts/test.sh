@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One command to test: installs dependencies, builds, and runs the whole suite (unit and
-# integration tests through CTest), then the unit tests again under ASan+UBSan.
+# integration tests through CTest), then the whole suite again built with ASan+UBSan.
 # SKIP_SANITIZE=1 skips the sanitizer pass.
 set -euo pipefail
 cd "$(dirname "$0")/.."
