@@ -146,12 +146,7 @@ TEST_F(BillingItest, TwentyParallelStartsOfAProUserAdmitExactlyThree) {
   Api a = NewUser();
   MustAccount({"set", a.user(), "--tier", "pro"});
   constexpr int kStarts = 20;
-  std::vector<Response> replies(kStarts);
-  std::vector<std::thread> threads;
-  for (int i = 0; i < kStarts; ++i) {
-    threads.emplace_back([&, i] { replies[i] = a.Start({{"prompt", "/sleep 60000"}}); });
-  }
-  for (auto& t : threads) t.join();
+  std::vector<Response> replies = a.StartInParallel(kStarts, {{"prompt", "/sleep 60000"}});
   std::vector<std::string> admitted;
   for (const Response& r : replies) {
     if (r.status == 200) {

@@ -71,12 +71,7 @@ TEST_F(StartItest, EmitTimingIsIgnoredForOrdinaryUsers) {
 TEST_F(StartItest, BurstOfStartsNeverExceedsTheFreeConcurrencyLimit) {
   Api a = NewUser();
   constexpr int kStarts = 5;
-  std::vector<Response> replies(kStarts);
-  std::vector<std::thread> threads;
-  for (int i = 0; i < kStarts; ++i) {
-    threads.emplace_back([&, i] { replies[i] = a.Start({{"prompt", "/sleep 60000"}}); });
-  }
-  for (auto& t : threads) t.join();
+  std::vector<Response> replies = a.StartInParallel(kStarts, {{"prompt", "/sleep 60000"}});
   std::vector<std::string> admitted;
   std::string admitted_thread;
   for (const Response& r : replies) {

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <sstream>
+#include <thread>
 
 namespace agentd::testing {
 
@@ -19,6 +20,16 @@ Response Api::Start(const Fields& fields, const Headers& extra) const {
   Headers headers = Auth();
   headers.insert(headers.end(), extra.begin(), extra.end());
   return http_.PostMultipart("/agent/start", headers, parts);
+}
+
+std::vector<Response> Api::StartInParallel(int n, const Fields& fields) const {
+  std::vector<Response> replies(n);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < n; ++i) {
+    threads.emplace_back([&, i] { replies[i] = Start(fields); });
+  }
+  for (auto& t : threads) t.join();
+  return replies;
 }
 
 Response Api::StartUrlencoded(const Fields& fields) const {

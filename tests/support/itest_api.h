@@ -31,6 +31,8 @@ class Api {
   // POST /agent/start as multipart/form-data.
   Response Start(const Fields& fields, const Headers& extra = {}) const;
   Response StartUrlencoded(const Fields& fields) const;
+  // `n` starts with the same fields sent at once from `n` threads; the replies in order.
+  std::vector<Response> StartInParallel(int n, const Fields& fields) const;
   // Starts and returns the 200 body; a gtest failure (and an empty object) otherwise.
   nlohmann::json StartOk(const Fields& fields) const;
   Response Get(const std::string& path, const Headers& extra = {}) const;
