@@ -139,6 +139,21 @@ class SqliteStoreTest : public ::testing::Test {
     return store.ok() ? std::move(store).value() : nullptr;
   }
 
+  // Parks the writer thread inside a `done` callback until the returned promise is set, so
+  // that jobs submitted meanwhile queue up and are taken as one batch.
+  std::promise<void> HoldWriter() {
+    std::promise<void> release;
+    auto released = std::make_shared<std::shared_future<void>>(release.get_future().share());
+    auto held = std::make_shared<std::promise<void>>();
+    std::future<void> held_future = held->get_future();
+    store_->RenewLeases("nobody", 0, [released, held](Status) {
+      held->set_value();
+      released->wait();
+    });
+    held_future.wait();
+    return release;
+  }
+
   SqliteStore& Sqlite() { return dynamic_cast<SqliteStore&>(*store_); }
 
   Result<CreatedRun> Create(NewRun run) {
@@ -605,15 +620,8 @@ TEST_F(SqliteStoreTest, FailingJobsInABatchDoNotRollBackTheOthers) {
   const CreatedRun b = MustCreate(NewThreadRun(kAlice));
   ASSERT_OK(Commit(Finish(b.run_id, 1, RunStatus::kCompleted)));
 
-  // Hold the writer inside a `done` callback so that the next jobs queue up as one batch.
-  std::promise<void> writer_held;
-  std::promise<void> release;
-  std::shared_future<void> released = release.get_future().share();
-  store_->RenewLeases("nobody", 0, [&](Status) {
-    writer_held.set_value();
-    released.wait();
-  });
-  writer_held.get_future().wait();
+  // Hold the writer so that the next jobs queue up as one batch.
+  std::promise<void> release = HoldWriter();
   const SqliteStore::WriterStats before = Sqlite().WriterStatsForTesting();
 
   std::mutex mu;
@@ -662,14 +670,7 @@ TEST_F(SqliteStoreTest, FailingJobsInABatchDoNotRollBackTheOthers) {
 TEST_F(SqliteStoreTest, LongBacklogIsCommittedInChunksInSubmissionOrder) {
   constexpr int kWrites = 2500;
   const CreatedRun created = MustCreate(NewThreadRun(kAlice));
-  std::promise<void> writer_held;
-  std::promise<void> release;
-  std::shared_future<void> released = release.get_future().share();
-  store_->RenewLeases("nobody", 0, [&](Status) {
-    writer_held.set_value();
-    released.wait();
-  });
-  writer_held.get_future().wait();
+  std::promise<void> release = HoldWriter();
   const SqliteStore::WriterStats before = Sqlite().WriterStatsForTesting();
 
   std::vector<int> order;  // appended on the writer thread only
