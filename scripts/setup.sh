@@ -11,6 +11,7 @@ PACKAGES=(
   libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev
   libgtest-dev libgmock-dev
   clang clang-format libclang-rt-14-dev
+  bubblewrap libseccomp-dev libmagic-dev poppler-utils
   curl wrk
 )
 missing=()

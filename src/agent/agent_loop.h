@@ -11,28 +11,11 @@
 #include <string>
 #include <vector>
 
+#include "agent/tool.h"
 #include "core/status.h"
 #include "llm/llm_client.h"
 
 namespace agentd::agent {
-
-struct ToolResult {
-  bool success = false;
-  std::string output;  // shown to the model
-  std::string error;   // empty on success
-};
-
-// Tools the agent may call. Thread-compatible; owned by the composition root.
-class ToolRegistry {
- public:
-  virtual ~ToolRegistry() = default;
-  virtual std::vector<llm::ToolSchema> Schemas() const = 0;
-  // Runs one call. An unknown tool or bad arguments is a failed ToolResult, not an error.
-  virtual boost::asio::awaitable<ToolResult> Execute(const llm::ToolCall& call) = 0;
-};
-
-// A registry with no tools: every call is answered with a tool error the model sees.
-std::unique_ptr<ToolRegistry> NewEmptyToolRegistry();
 
 // Where the loop's output goes. Implemented by the runs module over the store and bus.
 class RunIo {

@@ -43,6 +43,7 @@ struct Thread {
   std::string project_id;
   std::string account_id;
   int64_t created_at_ms = 0;
+  bool memory_enabled = true;  // chosen when the thread was made; a run may override it
 };
 
 struct Run {
@@ -104,6 +105,43 @@ struct AccountUpdate {
   int64_t now_ms = 0;
 };
 
+// An agent configuration of an account (POST /agents). Each account has one default agent,
+// made on first sight of the account.
+struct Agent {
+  std::string agent_id;
+  std::string account_id;
+  std::string name;
+  std::string description;
+  std::string system_prompt;  // empty = the mode's prompt only
+  std::string model;          // catalogue name; empty = the tier's default
+  std::string mode;           // empty = the server's default mode
+  // Tools enabled for this agent; nullopt = every tool of the run's mode.
+  std::optional<std::vector<std::string>> tools;
+  bool is_default = false;
+  int64_t created_at_ms = 0;
+  int64_t updated_at_ms = 0;
+};
+
+// A partial update of an agent: only the set fields change.
+struct AgentPatch {
+  std::optional<std::string> name;
+  std::optional<std::string> description;
+  std::optional<std::string> system_prompt;
+  std::optional<std::string> model;
+  std::optional<std::string> mode;
+  std::optional<std::optional<std::vector<std::string>>> tools;  // set to nullopt = all tools
+  std::optional<bool> is_default;  // true moves the default to this agent
+};
+
+// One long-term memory of an account (the `remember` tool).
+struct Memory {
+  std::string memory_id;
+  std::string account_id;
+  std::string content;
+  std::string source_thread_id;  // empty = none
+  int64_t created_at_ms = 0;
+};
+
 // Everything /agent/start commits in one transaction.
 struct NewRun {
   std::string account_id;                      // the caller (JWT sub)
@@ -118,7 +156,8 @@ struct NewRun {
   std::string project_id;
   std::string run_id;  // made by the server
   std::string model_name;
-  Message user_message;  // thread_id filled in by the store when the thread is new
+  Message user_message;        // thread_id filled in by the store when the thread is new
+  bool memory_enabled = true;  // stored on a new thread; ignored for an existing one
   std::string owner_instance;
   int64_t lease_expires_at_ms = 0;
   int64_t now_ms = 0;
@@ -219,6 +258,34 @@ class Store {
   virtual Result<std::vector<Run>> ListRunningRuns(const std::string& account_id) = 0;
   // Oldest first.
   virtual Result<std::vector<Message>> ListMessages(const std::string& thread_id) = 0;
+
+  // Agents. Writes fail with NotFound "Agent not found" when the agent is absent or not
+  // `account_id`'s. CreateAgent fills agent_id (when empty) and the timestamps; with
+  // is_default it moves the account's default to the new agent. DeleteAgent refuses the
+  // default agent with FailedPrecondition "The default agent cannot be deleted".
+  // EnsureDefaultAgent returns the account's default agent, creating the account (as
+  // CreateRun would, from `defaults`' tier/credits) and an agent from `defaults` when absent.
+  virtual void CreateAgent(Agent agent, std::function<void(Result<Agent>)> done) = 0;
+  virtual void UpdateAgent(std::string account_id, std::string agent_id, AgentPatch patch,
+                           int64_t now_ms, std::function<void(Result<Agent>)> done) = 0;
+  virtual void DeleteAgent(std::string account_id, std::string agent_id,
+                           std::function<void(Status)> done) = 0;
+  virtual void EnsureDefaultAgent(std::string account_id, std::string default_tier,
+                                  int64_t starting_credits_micro, Agent defaults,
+                                  std::function<void(Result<Agent>)> done) = 0;
+  // NotFound "Agent not found" when absent (ownership is checked by the caller).
+  virtual Result<Agent> GetAgent(const std::string& agent_id) = 0;
+  // nullopt when the account has no default agent yet.
+  virtual Result<std::optional<Agent>> GetDefaultAgent(const std::string& account_id) = 0;
+  // Oldest first.
+  virtual Result<std::vector<Agent>> ListAgents(const std::string& account_id) = 0;
+
+  // Long-term memory (full-text search over the account's memories).
+  virtual void AddMemory(Memory memory, std::function<void(Result<Memory>)> done) = 0;
+  // The account's memories most relevant to `query` (best first, at most `limit`); an empty
+  // or punctuation-only query gives the newest ones.
+  virtual Result<std::vector<Memory>> SearchMemories(const std::string& account_id,
+                                                     const std::string& query, int limit) = 0;
   // Events with seq > after_seq, ascending, at most `limit`.
   virtual Result<std::vector<Event>> ReadEvents(const std::string& run_id, int64_t after_seq,
                                                 int limit) = 0;

@@ -75,7 +75,7 @@ class SearchToolRegistry final : public ToolRegistry {
   }
   asio::awaitable<ToolResult> Execute(const llm::ToolCall& call) override {
     calls.push_back(call);
-    co_return ToolResult{true, "42", ""};
+    co_return ToolResult{true, "42", "", {}};
   }
   std::vector<llm::ToolCall> calls;
 };

@@ -68,6 +68,21 @@ class SqliteStore final : public Store {
                                           int64_t before_creation_order) override;
   Result<std::vector<Run>> ListRunningRuns(const std::string& account_id) override;
   Result<std::vector<Message>> ListMessages(const std::string& thread_id) override;
+
+  void CreateAgent(Agent agent, std::function<void(Result<Agent>)> done) override;
+  void UpdateAgent(std::string account_id, std::string agent_id, AgentPatch patch, int64_t now_ms,
+                   std::function<void(Result<Agent>)> done) override;
+  void DeleteAgent(std::string account_id, std::string agent_id,
+                   std::function<void(Status)> done) override;
+  void EnsureDefaultAgent(std::string account_id, std::string default_tier,
+                          int64_t starting_credits_micro, Agent defaults,
+                          std::function<void(Result<Agent>)> done) override;
+  Result<Agent> GetAgent(const std::string& agent_id) override;
+  Result<std::optional<Agent>> GetDefaultAgent(const std::string& account_id) override;
+  Result<std::vector<Agent>> ListAgents(const std::string& account_id) override;
+  void AddMemory(Memory memory, std::function<void(Result<Memory>)> done) override;
+  Result<std::vector<Memory>> SearchMemories(const std::string& account_id,
+                                             const std::string& query, int limit) override;
   Result<std::vector<Event>> ReadEvents(const std::string& run_id, int64_t after_seq,
                                         int limit) override;
 
