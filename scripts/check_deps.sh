@@ -14,12 +14,13 @@ declare -A allowed=(
   [bus/memory]="core bus bus/memory"
   [llm]="core llm"
   [llm/builtin]="core llm llm/builtin"
+  [sandbox]="core sandbox"
   [agent]="core llm agent"
   [billing]="core llm billing"
-  [runs]="core store bus llm agent billing runs"
-  [api]="core store bus llm agent billing runs auth api"
+  [runs]="core store bus llm agent billing sandbox runs"
+  [api]="core store bus llm agent billing sandbox runs auth api"
   [http]="core http"
-  [http/handlers]="core store bus llm agent billing runs auth api http http/handlers"
+  [http/handlers]="core store bus llm agent billing sandbox runs auth api http http/handlers"
 )
 bad=0
 while IFS= read -r -d '' file; do

@@ -86,7 +86,6 @@ int Serve(Config config) {
   if (!store.ok()) return Fail(store.status());
   auto bus = bus::memory::NewMemoryEventBus();
   auto echo = llm::builtin::NewEchoLlmClient();
-  auto tools = agent::NewEmptyToolRegistry();
 
   const int threads = config.io_threads > 0
                           ? config.io_threads
@@ -106,8 +105,8 @@ int Serve(Config config) {
   run_options.subscriber_queue_bytes = static_cast<size_t>(config.subscriber_queue_bytes);
   run_options.default_tier = config.billing.new_account_tier;
   run_options.starting_credits_micro = config.billing.new_account_credits_micro;
-  runs::RunService run_service(**store, *bus, {{"builtin", echo.get()}}, *tools, io.get_executor(),
-                               run_options);
+  runs::RunService run_service(**store, *bus, {{"builtin", echo.get()}}, runs::RunTools{},
+                               io.get_executor(), run_options);
   auto reaped = run_service.RecoverLostRuns();
   if (!reaped.ok()) return Fail(reaped.status());
   if (*reaped > 0) spdlog::warn("recovered {} run(s) left running by a previous server", *reaped);

@@ -239,13 +239,12 @@ class RunService::ActiveRun final : public agent::RunIo,
 };
 
 RunService::RunService(store::Store& store, bus::EventBus& bus,
-                       std::unordered_map<std::string, llm::LlmClient*> llm_clients,
-                       agent::ToolRegistry& tools, asio::any_io_executor executor,
-                       RunServiceOptions options)
+                       std::unordered_map<std::string, llm::LlmClient*> llm_clients, RunTools tools,
+                       asio::any_io_executor executor, RunServiceOptions options)
     : store_(store),
       bus_(bus),
       llm_clients_(std::move(llm_clients)),
-      tools_(tools),
+      tools_(std::move(tools)),
       executor_(std::move(executor)),
       options_([&] {
         if (options.instance_id.empty()) options.instance_id = NewUuid();
@@ -368,12 +367,13 @@ asio::awaitable<void> RunService::Execute(std::shared_ptr<ActiveRun> run) {
     config.upstream_model = run->input().upstream_model;
     config.max_steps = options_.max_steps;
     llm::LlmClient& model = *llm_clients_.at(run->input().provider);
+    std::unique_ptr<agent::ToolRegistry> tools = agent::NewEmptyToolRegistry();
 
     run->stop_timer().expires_after(RunTimeout(run->input(), options_.run_timeout));
     std::variant<Result<agent::AgentOutcome>, std::tuple<boost::system::error_code>> result =
         std::tuple<boost::system::error_code>{};
     if (run->stop_reason() == StopReason::kNone) {
-      result = co_await (agent::RunAgent(model, tools_, *run, config, ToChatHistory(*messages)) ||
+      result = co_await (agent::RunAgent(model, *tools, *run, config, ToChatHistory(*messages)) ||
                          run->stop_timer().async_wait(asio::as_tuple(asio::use_awaitable)));
     }
     if (result.index() == 0) {

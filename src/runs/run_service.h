@@ -22,6 +22,7 @@
 #include "core/status.h"
 #include "llm/llm_client.h"
 #include "runs/event_feed.h"
+#include "sandbox/sandbox.h"
 #include "store/store.h"
 
 namespace agentd::runs {
@@ -38,6 +39,12 @@ struct RunServiceOptions {
   size_t subscriber_queue_bytes = 1 << 20;
   std::string default_tier = "free";           // tier of an account created by a start
   int64_t starting_credits_micro = 3'000'000;  // its starting credits
+};
+
+// What runs' tools are made from; the mode of a run picks tools by name from the providers.
+struct RunTools {
+  std::vector<agent::ToolProvider*> providers;   // every tool family of the server
+  sandbox::SandboxManager* sandboxes = nullptr;  // nullptr = no sandboxes (some tests)
 };
 
 struct StartRunInput {
@@ -69,9 +76,8 @@ class RunService {
  public:
   // REQUIRES: every borrowed object outlives the service. `llm_clients` maps provider names.
   RunService(store::Store& store, bus::EventBus& bus,
-             std::unordered_map<std::string, llm::LlmClient*> llm_clients,
-             agent::ToolRegistry& tools, boost::asio::any_io_executor executor,
-             RunServiceOptions options);
+             std::unordered_map<std::string, llm::LlmClient*> llm_clients, RunTools tools,
+             boost::asio::any_io_executor executor, RunServiceOptions options);
   ~RunService();
   RunService(const RunService&) = delete;
   RunService& operator=(const RunService&) = delete;
@@ -124,7 +130,7 @@ class RunService {
   store::Store& store_;
   bus::EventBus& bus_;
   const std::unordered_map<std::string, llm::LlmClient*> llm_clients_;
-  agent::ToolRegistry& tools_;
+  const RunTools tools_;
   const boost::asio::any_io_executor executor_;
   const RunServiceOptions options_;
 

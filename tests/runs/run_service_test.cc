@@ -35,7 +35,7 @@ class RunServiceTest : public ::testing::Test {
       ASSERT_TRUE(s.ok()) << s.status().ToString();
       store_ = std::move(*s);
     }
-    service_ = std::make_unique<RunService>(*store_, *bus_, ClientMap(), *tools_,
+    service_ = std::make_unique<RunService>(*store_, *bus_, ClientMap(), RunTools{},
                                             io_.get_executor(), options);
   }
 
@@ -111,7 +111,6 @@ class RunServiceTest : public ::testing::Test {
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<bus::EventBus> bus_ = bus::memory::NewMemoryEventBus();
   std::unique_ptr<llm::LlmClient> echo_ = llm::builtin::NewEchoLlmClient();
-  std::unique_ptr<agent::ToolRegistry> tools_ = agent::NewEmptyToolRegistry();
   std::unique_ptr<RunService> service_;
 };
 
