@@ -37,27 +37,60 @@ struct AgentConfig {
   std::string upstream_model;  // what the provider is asked for
   std::string system_prompt;   // empty = none
   int max_steps = 25;
+  // The terminating tools the loop itself offers (see RunAgent).
+  bool offer_complete = true;
+  bool offer_ask = true;
+  // The model's context window and what to keep free in it for the answer; every request is
+  // fitted into context_window - reserved_output_tokens (see FitToContext).
+  int64_t context_window = 128000;
+  int64_t reserved_output_tokens = 4096;
 };
 
 struct AgentOutcome {
-  std::string reason;  // "completed" or "max_steps_exceeded"
-  llm::Usage usage;    // summed over all model calls
+  // "completed" (the model answered without tools or called `complete`), "ask" (it called
+  // `ask`: the thread waits for the user) or "max_steps_exceeded".
+  std::string reason;
+  llm::Usage usage;  // summed over all model calls
 };
+
+// What FitToContext changed.
+struct ContextTrim {
+  int tool_outputs_trimmed = 0;
+  int messages_dropped = 0;
+  int messages_cut = 0;
+  bool any() const { return tool_outputs_trimmed + messages_dropped + messages_cut > 0; }
+};
+
+// Rough token count of a request (about 4 bytes of UTF-8 per token plus a few per message):
+// an over-estimate for English and code, so a fitted request stays within the real window.
+int64_t EstimateTokens(const llm::LlmRequest& request);
+
+// Fits `request` into `budget_tokens` (by EstimateTokens), least useful first: shortens the
+// oldest tool outputs (all but the newest two), then drops the oldest turns after the first
+// user message (an assistant message with tool calls goes together with its tool results, so
+// the provider never sees a result without its call), then cuts the longest remaining
+// messages. The system message, the first user message and the newest message are kept.
+ContextTrim FitToContext(llm::LlmRequest& request, int64_t budget_tokens);
 
 // Runs the loop over `history` (the thread's messages so far, oldest first, ending with the
 // new user message). Before each model call it awaits io.BeforeStep() and returns its error,
 // if any. Returns the outcome, or the provider's error (the run then fails with
-// that message). Events emitted per step, in order:
-//   {"type":"llm_response_start","llm_response_id","model","step"}
+// that message). The model is offered the registry's tools plus `complete {summary?}` and
+// `ask {question}` (per config): the tool calls of one response run in parallel; a call of
+// `complete` or `ask` ends the loop after that step's results are recorded. Every request
+// is fitted into the context window first. Events emitted per step, in order:
+//   {"type":"llm_response_start","llm_response_id","model","step"[,"context_trimmed":
+//    {"tool_outputs_trimmed","messages_dropped","messages_cut"}]}
 //   {"type":"assistant","content":{"role":"assistant","content":<delta>},
 //    "metadata":{"stream_status":"chunk"}}                                  (per text delta)
 //   {"type":"assistant","message_id","content":{"role":"assistant","content":<full>,
 //    "tool_calls":[OpenAI-style]},"metadata":{"stream_status":"complete"}}
 //   {"type":"llm_response_end","llm_response_id","model","usage":{"prompt_tokens",
 //    "completion_tokens","total_tokens"}}
-//   per tool call: {"type":"tool_started","tool_call_id","function_name","arguments"},
+//   per tool call, in call order: {"type":"tool_started","tool_call_id","function_name",
+//    "arguments"}; then per call as it finishes:
 //   {"type":"tool","message_id","content":{"role":"tool","name","content","tool_call_id"},
-//    "metadata":{"result":{"success","output","error"}}},
+//    "metadata":{"result":{"success","output","error",...ToolResult::details}}},
 //   {"type":"tool_completed"|"tool_failed","tool_call_id","function_name"}
 boost::asio::awaitable<Result<AgentOutcome>> RunAgent(llm::LlmClient& model, ToolRegistry& tools,
                                                       RunIo& io, const AgentConfig& config,

@@ -2,10 +2,17 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <chrono>
+#include <deque>
 #include <exception>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -232,8 +239,10 @@ TEST(RunAgent, SuccessfulToolOutputGoesBackToTheModel) {
   ASSERT_EQ(model.requests.size(), 2u);
   const llm::LlmRequest& second = model.requests[1];
   EXPECT_EQ(second.model, "echo");
-  ASSERT_EQ(second.tools.size(), 1u);
+  ASSERT_EQ(second.tools.size(), 3u);
   EXPECT_EQ(second.tools[0].name, "search");
+  EXPECT_EQ(second.tools[1].name, "complete");
+  EXPECT_EQ(second.tools[2].name, "ask");
   ASSERT_EQ(second.messages.size(), 4u);
   EXPECT_EQ(second.messages[0].role, "system");
   EXPECT_EQ(second.messages[0].content, "You are a test.");
@@ -286,6 +295,240 @@ TEST(RunAgent, UsageIsSummedOverEchoSteps) {
   // message "Error: Unknown tool: t" (4 words); completion 2.
   EXPECT_EQ(outcome->usage.prompt_tokens, 5 + 9);
   EXPECT_EQ(outcome->usage.completion_tokens, 1 + 2);
+}
+
+// Answers with the scripted responses in order, then with plain text "done".
+class ScriptedLlmClient final : public llm::LlmClient {
+ public:
+  asio::awaitable<Result<llm::LlmResponse>> Stream(const llm::LlmRequest& request,
+                                                   llm::LlmStreamSink&) override {
+    requests.push_back(request);
+    llm::LlmResponse response;
+    if (script.empty()) {
+      response.text = "done";
+      response.finish_reason = "stop";
+    } else {
+      response = script.front();
+      script.pop_front();
+    }
+    co_return response;
+  }
+  static llm::LlmResponse Calls(std::vector<llm::ToolCall> calls) {
+    llm::LlmResponse response;
+    response.tool_calls = std::move(calls);
+    response.finish_reason = "tool_calls";
+    return response;
+  }
+  std::deque<llm::LlmResponse> script;
+  std::vector<llm::LlmRequest> requests;
+};
+
+// "wait {ms}" waits on a timer and records how many calls were in flight at once.
+class WaitToolRegistry final : public ToolRegistry {
+ public:
+  std::vector<llm::ToolSchema> Schemas() const override {
+    return {{"wait", "Waits.", {{"type", "object"}}}};
+  }
+  asio::awaitable<ToolResult> Execute(const llm::ToolCall& call) override {
+    const int ms = json::parse(call.arguments).at("ms").get<int>();
+    ++in_flight;
+    max_in_flight = std::max(max_in_flight, in_flight);
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    timer.expires_after(std::chrono::milliseconds(ms));
+    auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    --in_flight;
+    if (ec) ++cancelled;
+    co_return ToolResult{!ec, "waited " + std::to_string(ms), ec ? "cancelled" : "", {}};
+  }
+  int in_flight = 0;
+  int max_in_flight = 0;
+  int cancelled = 0;
+};
+
+TEST(RunAgent, ParallelToolCallsRunConcurrentlyAndResultsKeepCallOrder) {
+  ScriptedLlmClient model;
+  model.script.push_back(ScriptedLlmClient::Calls(
+      {{"slow", "wait", R"({"ms":60})"}, {"fast", "wait", R"({"ms":1})"}}));
+  WaitToolRegistry tools;
+  RecordingRunIo io;
+  auto outcome = RunToEnd(model, tools, io, TestConfig(), UserHistory("go"));
+  ASSERT_TRUE(outcome.ok()) << outcome.status().ToString();
+  EXPECT_EQ(tools.max_in_flight, 2);
+  // Both tool_started events come first; the fast call's result is recorded first.
+  std::vector<std::string> tool_events;
+  for (const auto& e : io.events) {
+    if (e.at("type") == "tool_started" || e.at("type") == "tool") {
+      tool_events.push_back(
+          e.at("type").get<std::string>() + ":" +
+          (e.at("type") == "tool" ? e.at("content").at("tool_call_id") : e.at("tool_call_id"))
+              .get<std::string>());
+    }
+  }
+  EXPECT_EQ(tool_events, (std::vector<std::string>{"tool_started:slow", "tool_started:fast",
+                                                   "tool:fast", "tool:slow"}));
+  // The next request has the results in call order, right after the assistant message.
+  ASSERT_EQ(model.requests.size(), 2u);
+  const auto& messages = model.requests[1].messages;
+  ASSERT_EQ(messages.size(), 4u);
+  EXPECT_EQ(messages[2].tool_call_id, "slow");
+  EXPECT_EQ(messages[3].tool_call_id, "fast");
+}
+
+TEST(RunAgent, CancellationEndsEveryParallelToolCall) {
+  ScriptedLlmClient model;
+  model.script.push_back(ScriptedLlmClient::Calls(
+      {{"a", "wait", R"({"ms":3600000})"}, {"b", "wait", R"({"ms":3600000})"}}));
+  WaitToolRegistry tools;
+  RecordingRunIo io;
+  asio::io_context ctx;
+  bool stopped = false;
+  asio::co_spawn(
+      ctx,
+      [&]() -> asio::awaitable<void> {
+        using namespace asio::experimental::awaitable_operators;
+        asio::steady_timer stop(co_await asio::this_coro::executor);
+        stop.expires_after(std::chrono::milliseconds(20));
+        auto result = co_await (RunAgent(model, tools, io, TestConfig(), UserHistory("go")) ||
+                                stop.async_wait(asio::use_awaitable));
+        stopped = result.index() == 1;
+      },
+      [](std::exception_ptr e) {
+        if (e) std::rethrow_exception(e);
+      });
+  const auto began = std::chrono::steady_clock::now();
+  ctx.run();
+  EXPECT_TRUE(stopped);
+  EXPECT_LT(std::chrono::steady_clock::now() - began, std::chrono::seconds(5));
+  EXPECT_EQ(tools.in_flight, 0);
+}
+
+TEST(RunAgent, CompleteToolEndsTheRunAfterRecordingItsResult) {
+  ScriptedLlmClient model;
+  model.script.push_back(
+      ScriptedLlmClient::Calls({{"c1", "complete", R"({"summary":"all done"})"}}));
+  auto tools = NewEmptyToolRegistry();
+  RecordingRunIo io;
+  auto outcome = RunToEnd(model, *tools, io, TestConfig(), UserHistory("go"));
+  ASSERT_TRUE(outcome.ok()) << outcome.status().ToString();
+  EXPECT_EQ(outcome->reason, "completed");
+  EXPECT_EQ(model.requests.size(), 1u);
+  const auto types = io.Types();
+  EXPECT_EQ(types.back(), "tool_completed");
+  const json& tool = io.events[io.events.size() - 2];
+  EXPECT_EQ(tool.at("metadata").at("result").at("summary"), "all done");
+}
+
+TEST(RunAgent, AskToolEndsTheRunWaitingForTheUser) {
+  ScriptedLlmClient model;
+  model.script.push_back(
+      ScriptedLlmClient::Calls({{"q1", "ask", R"({"question":"Which file?"})"}}));
+  auto tools = NewEmptyToolRegistry();
+  RecordingRunIo io;
+  auto outcome = RunToEnd(model, *tools, io, TestConfig(), UserHistory("go"));
+  ASSERT_TRUE(outcome.ok()) << outcome.status().ToString();
+  EXPECT_EQ(outcome->reason, "ask");
+  EXPECT_EQ(model.requests.size(), 1u);
+}
+
+TEST(RunAgent, TerminatingToolsAreOnlyOfferedWhenConfigured) {
+  ScriptedLlmClient model;
+  model.script.push_back(ScriptedLlmClient::Calls({{"c1", "complete", "{}"}}));
+  auto tools = NewEmptyToolRegistry();
+  RecordingRunIo io;
+  AgentConfig config = TestConfig();
+  config.offer_complete = false;
+  config.offer_ask = false;
+  auto outcome = RunToEnd(model, *tools, io, config, UserHistory("go"));
+  ASSERT_TRUE(outcome.ok()) << outcome.status().ToString();
+  EXPECT_TRUE(model.requests[0].tools.empty());
+  // `complete` is then an unknown tool and the loop goes on.
+  EXPECT_EQ(model.requests.size(), 2u);
+  EXPECT_EQ(model.requests[1].messages.back().content, "Error: Unknown tool: complete");
+}
+
+// A thread of `turns` tool round trips with 4 KB outputs, after a system prompt and a first
+// user message, ending with a new user message.
+llm::LlmRequest LongThread(int turns) {
+  llm::LlmRequest request;
+  request.messages.push_back({"system", "You are a test.", {}, "", ""});
+  request.messages.push_back({"user", "first question", {}, "", ""});
+  for (int i = 0; i < turns; ++i) {
+    const std::string id = "call_" + std::to_string(i);
+    request.messages.push_back({"assistant", "looking", {{id, "read", "{}"}}, "", ""});
+    request.messages.push_back({"tool", std::string(4000, 'x'), {}, id, "read"});
+  }
+  request.messages.push_back({"user", "latest question", {}, "", ""});
+  return request;
+}
+
+void ExpectEveryToolResultFollowsItsCall(const std::vector<llm::ChatMessage>& messages) {
+  std::set<std::string> open_calls;
+  for (const auto& m : messages) {
+    if (m.role == "assistant") {
+      open_calls.clear();
+      for (const auto& c : m.tool_calls) open_calls.insert(c.id);
+    } else if (m.role == "tool") {
+      EXPECT_TRUE(open_calls.count(m.tool_call_id)) << "orphan tool result " << m.tool_call_id;
+    }
+  }
+}
+
+TEST(FitToContext, RequestWithinBudgetIsUntouched) {
+  llm::LlmRequest request = LongThread(3);
+  const auto before = request.messages.size();
+  const ContextTrim trim = FitToContext(request, 1'000'000);
+  EXPECT_FALSE(trim.any());
+  EXPECT_EQ(request.messages.size(), before);
+}
+
+TEST(FitToContext, OldToolOutputsAreTrimmedFirst) {
+  llm::LlmRequest request = LongThread(10);  // ~10k tokens
+  const ContextTrim trim = FitToContext(request, 5000);
+  EXPECT_GT(trim.tool_outputs_trimmed, 0);
+  EXPECT_EQ(trim.messages_dropped, 0);
+  EXPECT_LE(EstimateTokens(request), 5000);
+  // The newest two outputs stay whole.
+  EXPECT_EQ(request.messages[request.messages.size() - 2].content.size(), 4000u);
+}
+
+TEST(FitToContext, LongThreadDropsMiddleTurnsKeepingPairsAndEnds) {
+  llm::LlmRequest request = LongThread(200);  // ~200k tokens
+  const ContextTrim trim = FitToContext(request, 3000);
+  EXPECT_GT(trim.messages_dropped, 0);
+  EXPECT_LE(EstimateTokens(request), 3000);
+  ASSERT_GE(request.messages.size(), 3u);
+  EXPECT_EQ(request.messages[0].role, "system");
+  EXPECT_EQ(request.messages[1].content, "first question");
+  EXPECT_EQ(request.messages.back().content, "latest question");
+  ExpectEveryToolResultFollowsItsCall(request.messages);
+}
+
+TEST(FitToContext, HugeLatestMessageIsCut) {
+  llm::LlmRequest request;
+  request.messages.push_back({"user", std::string(100000, 'y'), {}, "", ""});
+  const ContextTrim trim = FitToContext(request, 2000);
+  EXPECT_EQ(trim.messages_cut, 1);
+  EXPECT_LE(EstimateTokens(request), 2000);
+  EXPECT_NE(request.messages[0].content.find("omitted to fit the context window"),
+            std::string::npos);
+}
+
+TEST(RunAgent, LongThreadIsFittedAndTheTrimIsReported) {
+  ScriptedLlmClient model;
+  auto tools = NewEmptyToolRegistry();
+  RecordingRunIo io;
+  AgentConfig config = TestConfig();
+  config.context_window = 8000;
+  config.reserved_output_tokens = 1000;
+  llm::LlmRequest thread = LongThread(300);
+  thread.messages.erase(thread.messages.begin());  // the loop adds the system prompt
+  auto outcome = RunToEnd(model, *tools, io, config, thread.messages);
+  ASSERT_TRUE(outcome.ok()) << outcome.status().ToString();
+  ASSERT_EQ(model.requests.size(), 1u);
+  EXPECT_LE(EstimateTokens(model.requests[0]), 7000);
+  EXPECT_EQ(model.requests[0].messages.back().content, "latest question");
+  ASSERT_TRUE(io.events[0].contains("context_trimmed"));
+  EXPECT_GT(io.events[0]["context_trimmed"]["messages_dropped"].get<int>(), 0);
 }
 
 }  // namespace
