@@ -40,18 +40,13 @@ Status CheckPathId(const std::string& id) {
 
 }  // namespace
 
-bool IsKnownMode(std::string_view mode) {
-  static constexpr std::string_view kModes[] = {"code", "chat",   "slides", "sheets",
-                                                "docs", "canvas", "video",  "research"};
-  for (auto m : kModes) {
-    if (m == mode) return true;
-  }
-  return false;
-}
-
 RunApi::RunApi(runs::RunService& runs, const llm::ModelCatalog& catalog, std::string default_model,
-               const billing::BillingConfig& billing)
-    : runs_(runs), catalog_(catalog), default_model_(std::move(default_model)), billing_(billing) {}
+               const billing::BillingConfig& billing, const agent::ModeSet& modes)
+    : runs_(runs),
+      catalog_(catalog),
+      default_model_(std::move(default_model)),
+      billing_(billing),
+      modes_(modes) {}
 
 Result<store::Account> RunApi::AccountOf(const std::string& account_id) {
   AGENTD_ASSIGN_OR_RETURN(std::optional<store::Account> account, runs_.GetAccount(account_id));
@@ -95,12 +90,14 @@ boost::asio::awaitable<Result<nlohmann::json>> RunApi::StartRun(const auth::Prin
   if (form.memory_enabled && *form.memory_enabled != "true" && *form.memory_enabled != "false") {
     co_return InvalidArgument("memory_enabled must be \"true\" or \"false\"");
   }
-  if (Present(form.mode) && !IsKnownMode(*form.mode)) {
+  if (Present(form.mode) && modes_.Find(*form.mode) == nullptr) {
     co_return InvalidArgument("Unknown mode: " + *form.mode);
   }
   for (const auto* text : {&form.prompt, &form.model_name, &form.mode}) {
     if (*text && !IsValidUtf8(**text)) co_return InvalidArgument("Form fields must be UTF-8 text");
   }
+  // Memory: the request's choice, else the thread's (for an existing thread), else on.
+  bool memory_enabled = !form.memory_enabled || *form.memory_enabled == "true";
   // 3. Thread: an existing one must be the caller's and idle. Both are checked again in the
   // start transaction, where two racing starts cannot both pass; reading them here keeps the
   // refusal order of API.md section 4 (404 and THREAD_BUSY before model and billing refusals).
@@ -108,6 +105,7 @@ boost::asio::awaitable<Result<nlohmann::json>> RunApi::StartRun(const auth::Prin
     const std::string thread_id = CanonicalUuid(*form.thread_id);
     auto thread = runs_.GetThread(caller.user_id, thread_id);
     if (!thread.ok()) co_return thread.status();
+    if (!form.memory_enabled) memory_enabled = thread->memory_enabled;
     auto newest = runs_.ListThreadRuns(caller.user_id, thread_id, 1, "");
     if (!newest.ok()) co_return newest.status();
     if (!newest->empty() && newest->front().status == store::RunStatus::kRunning) {
@@ -116,14 +114,32 @@ boost::asio::awaitable<Result<nlohmann::json>> RunApi::StartRun(const auth::Prin
     }
   }
   const double validation_ms = timer.Lap();
-  // 4. Agent and model. Custom agents arrive with the agent issue: none exist yet.
-  if (Present(form.agent_id)) co_return NotFound("Agent not found");
+  // 4. Agent, then model and mode: the request's, else the agent's, else the defaults.
+  std::optional<store::Agent> agent;
+  if (Present(form.agent_id)) {
+    auto found = runs_.GetAgent(caller.user_id, CanonicalUuid(*form.agent_id));
+    if (!found.ok()) co_return found.status();
+    agent = std::move(*found);
+  } else {
+    auto found = runs_.GetDefaultAgent(caller.user_id);
+    if (!found.ok()) co_return found.status();
+    agent = std::move(*found);
+  }
+  std::string mode_name = modes_.default_mode();
+  if (Present(form.mode)) {
+    mode_name = *form.mode;
+  } else if (agent && !agent->mode.empty()) {
+    mode_name = agent->mode;
+  }
+  const agent::Mode* mode = modes_.Find(mode_name);
+  if (mode == nullptr) co_return InvalidArgument("Unknown mode: " + mode_name);
   auto account = AccountOf(caller.user_id);
   if (!account.ok()) co_return account.status();
   auto tier = TierOf(*account);
   if (!tier.ok()) co_return tier.status();
-  auto model =
-      billing::ResolveModel(**tier, form.model_name.value_or(""), default_model_, catalog_);
+  std::string requested_model = form.model_name.value_or("");
+  if (requested_model.empty() && agent) requested_model = agent->model;
+  auto model = billing::ResolveModel(**tier, requested_model, default_model_, catalog_);
   if (!model.ok()) co_return model.status();
   const llm::ModelEntry& entry = *model->entry;
   // 5.-6., 8. Credits, thread and project limits and the concurrency slot are checked in the
@@ -148,6 +164,14 @@ boost::asio::awaitable<Result<nlohmann::json>> RunApi::StartRun(const auth::Prin
   input.input_micro_usd_per_mtok = entry.input_micro_usd_per_mtok;
   input.output_micro_usd_per_mtok = entry.output_micro_usd_per_mtok;
   input.price_multiplier_ppm = billing_.price_multiplier_ppm;
+  input.context_window = entry.context_window;
+  if (agent) {
+    input.agent_id = agent->agent_id;
+    input.agent_system_prompt = agent->system_prompt;
+    input.agent_tools = agent->tools;
+  }
+  input.mode = *mode;
+  input.memory_enabled = memory_enabled && (*tier)->memory_allowed;
   auto started = co_await runs_.Start(std::move(input));
   if (!started.ok()) co_return started.status();
   nlohmann::json body = StartedRunToJson(*started);

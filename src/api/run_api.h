@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 
+#include "agent/modes.h"
 #include "auth/verifier.h"
 #include "billing/billing.h"
 #include "core/status.h"
@@ -38,7 +39,7 @@ class RunApi {
   // REQUIRES: runs, catalog and billing outlive the api. `default_model` is in the catalog
   // (the model of a tier that names none); billing.new_account_tier is one of its tiers.
   RunApi(runs::RunService& runs, const llm::ModelCatalog& catalog, std::string default_model,
-         const billing::BillingConfig& billing);
+         const billing::BillingConfig& billing, const agent::ModeSet& modes);
 
   // 200 body of POST /agent/start, in API.md section 4 order. Refusals: InvalidArgument
   // (fields, "Unknown model: X"), NotFound, PermissionDenied MODEL_ACCESS_DENIED, the billing
@@ -77,10 +78,7 @@ class RunApi {
   const llm::ModelCatalog& catalog_;
   const std::string default_model_;
   const billing::BillingConfig& billing_;
+  const agent::ModeSet& modes_;
 };
-
-// The modes a run may ask for (API.md section 9). All run the same tool set until the agent
-// issue gives `code` its sandbox tools.
-bool IsKnownMode(std::string_view mode);
 
 }  // namespace agentd::api

@@ -5,6 +5,7 @@
 #include <toml++/toml.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <filesystem>
@@ -200,6 +201,30 @@ Status ApplyModel(const toml::key& model_key, const toml::table& table, llm::Mod
   return Status::Ok();
 }
 
+// [modes.<name>]: overrides the keys it sets on an existing mode, or adds a mode.
+Status ApplyMode(const toml::key& mode_key, const toml::table& table, agent::ModeSet& modes) {
+  const std::string mode_name(mode_key.str());
+  const std::string prefix = "modes." + mode_name + ".";
+  if (mode_name.empty()) return ErrorAt(mode_key.source(), "a mode name must not be empty");
+  agent::Mode mode;
+  mode.name = mode_name;
+  if (const agent::Mode* existing = modes.Find(mode_name)) mode = *existing;
+  for (const auto& [key, node] : table) {
+    const std::string name = prefix + std::string(key.str());
+    if (key == "tools") {
+      AGENTD_ASSIGN_OR_RETURN(mode.tools, GetStringArray(node, name));
+    } else if (key == "system_prompt") {
+      AGENTD_ASSIGN_OR_RETURN(mode.system_prompt, GetString(node, name));
+    } else if (key == "description") {
+      AGENTD_ASSIGN_OR_RETURN(mode.description, GetString(node, name));
+    } else {
+      return ErrorAt(key.source(), "unknown configuration key " + name);
+    }
+  }
+  modes.Add(std::move(mode));
+  return Status::Ok();
+}
+
 // [tiers.<name>]: overrides the keys it sets on an existing tier, or adds a tier (starting
 // from the free tier's limits).
 Status ApplyTier(const toml::key& tier_key, const toml::table& table, billing::BillingConfig& b) {
@@ -278,7 +303,7 @@ Result<bool> ApplySpecial(const std::string& section, const toml::key& key, cons
 Status ApplyToml(const toml::table& root, Config& config) {
   for (const auto& [section_key, section_node] : root) {
     const std::string section(section_key.str());
-    if (!IsSection(section) && section != "tiers" && section != "billing") {
+    if (!IsSection(section) && section != "tiers" && section != "billing" && section != "modes") {
       return ErrorAt(section_key.source(), "unknown configuration section [" + section + "]");
     }
     const toml::table* table = section_node.as_table();
@@ -288,6 +313,17 @@ Status ApplyToml(const toml::table& root, Config& config) {
     for (const auto& [key, node] : *table) {
       if (section == "models" && key != "default" && node.is_table()) {
         AGENTD_RETURN_IF_ERROR(ApplyModel(key, *node.as_table(), config.models));
+        continue;
+      }
+      if (section == "modes") {
+        if (node.is_table()) {
+          AGENTD_RETURN_IF_ERROR(ApplyMode(key, *node.as_table(), config.modes));
+        } else if (key == "default") {
+          AGENTD_ASSIGN_OR_RETURN(std::string mode, GetString(node, "modes.default"));
+          config.modes.set_default_mode(std::move(mode));
+        } else {
+          return ErrorAt(key.source(), "unknown configuration key modes." + std::string(key.str()));
+        }
         continue;
       }
       AGENTD_ASSIGN_OR_RETURN(bool special, ApplySpecial(section, key, node, config));
@@ -360,6 +396,23 @@ Status ValidateModels(const llm::ModelCatalog& models) {
   return Status::Ok();
 }
 
+Status ValidateModes(const agent::ModeSet& modes) {
+  std::vector<std::string> known = {agent::kCompleteToolName, agent::kAskToolName,
+                                    agent::kRememberToolName};
+  known.insert(known.end(), agent::SandboxToolNames().begin(), agent::SandboxToolNames().end());
+  for (const agent::Mode& mode : modes.modes()) {
+    for (const std::string& tool : mode.tools) {
+      if (std::find(known.begin(), known.end(), tool) == known.end()) {
+        return InvalidArgument("modes." + mode.name + ".tools: unknown tool '" + tool + "'");
+      }
+    }
+  }
+  if (modes.Find(modes.default_mode()) == nullptr) {
+    return InvalidArgument("modes.default: no mode named '" + modes.default_mode() + "'");
+  }
+  return Status::Ok();
+}
+
 Status Validate(const Config& c) {
   if (c.host.empty()) return InvalidArgument("server.host must not be empty");
   AGENTD_RETURN_IF_ERROR(CheckRange("server.port", c.port, 0, 65535));
@@ -384,6 +437,7 @@ Status Validate(const Config& c) {
                            c.sqlite_synchronous + "'");
   }
   AGENTD_RETURN_IF_ERROR(ValidateModels(c.models));
+  AGENTD_RETURN_IF_ERROR(ValidateModes(c.modes));
   if (Result<const llm::ModelEntry*> m = c.models.Resolve(c.default_model); !m.ok()) {
     return InvalidArgument("models.default: " + m.status().message());
   }

@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "agent/modes.h"
 #include "billing/billing.h"
 #include "core/status.h"
 #include "llm/model_catalog.h"
@@ -58,6 +59,10 @@ struct Config {
   // [tiers.<name>] tables, [billing] price_multiplier (default "1.0"), and the starting
   // credits of [accounts]. billing.new_account_tier mirrors default_tier after loading.
   billing::BillingConfig billing = billing::DefaultBillingConfig();
+
+  // [modes] default, and [modes.<name>] tables (keys: description, tools, system_prompt) that
+  // change a mode or add one. Every tool must be one agentd has; default must be a mode.
+  agent::ModeSet modes = agent::DefaultModes();
 
   // [store]
   std::string sqlite_synchronous = "NORMAL";  // "NORMAL" or "FULL" (input is case-insensitive)

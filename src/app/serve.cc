@@ -111,7 +111,8 @@ int Serve(Config config) {
   if (!reaped.ok()) return Fail(reaped.status());
   if (*reaped > 0) spdlog::warn("recovered {} run(s) left running by a previous server", *reaped);
 
-  api::RunApi run_api(run_service, config.models, config.default_model, config.billing);
+  api::RunApi run_api(run_service, config.models, config.default_model, config.billing,
+                      config.modes);
   auto verifier = auth::jwt::NewJwtVerifier({.hs256_secret = config.jwt_secret,
                                              .leeway_s = config.jwt_leeway_s,
                                              .issuer = config.jwt_issuer,

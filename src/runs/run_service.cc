@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -18,6 +19,7 @@
 #include "core/json.h"
 #include "runs/await_callback.h"
 #include "runs/run_events.h"
+#include "runs/run_setup.h"
 
 namespace agentd::runs {
 
@@ -134,6 +136,7 @@ class RunService::ActiveRun final : public agent::RunIo,
     m.thread_id = ids_.thread_id;
     m.type = type;
     m.is_llm_message = true;
+    m.agent_id = input_.agent_id;
     m.content = std::move(content);
     m.metadata = std::move(metadata);
     m.created_at_ms = m.updated_at_ms = NowMillis();
@@ -319,6 +322,7 @@ asio::awaitable<Result<StartedRun>> RunService::Start(StartRunInput input) {
   row.starting_credits_micro = options_.starting_credits_micro;
   row.limits = input.limits;
   row.new_thread = input.thread_id.empty() || input.optimistic;
+  row.memory_enabled = input.memory_enabled;
   row.optimistic = input.optimistic;
   row.thread_id = input.thread_id;
   row.project_id = input.project_id;
@@ -328,6 +332,7 @@ asio::awaitable<Result<StartedRun>> RunService::Start(StartRunInput input) {
     row.user_message.message_id = NewUuid();
     row.user_message.type = "user";
     row.user_message.content = {{"role", "user"}, {"content", input.prompt}};
+    row.user_message.agent_id = input.agent_id;
     row.user_message.created_at_ms = row.user_message.updated_at_ms = now;
   }
   row.owner_instance = options_.instance_id;
@@ -362,12 +367,45 @@ asio::awaitable<void> RunService::Execute(std::shared_ptr<ActiveRun> run) {
     run->Emit(AckEvent(run->ids().run_id, run->ids().thread_id));
     auto messages = store_.ListMessages(run->ids().thread_id);
     if (!messages.ok()) throw std::runtime_error(messages.status().ToString());
+    const StartRunInput& in = run->input();
     agent::AgentConfig config;
-    config.model_name = run->input().model_name;
-    config.upstream_model = run->input().upstream_model;
+    config.model_name = in.model_name;
+    config.upstream_model = in.upstream_model;
     config.max_steps = options_.max_steps;
-    llm::LlmClient& model = *llm_clients_.at(run->input().provider);
-    std::unique_ptr<agent::ToolRegistry> tools = agent::NewEmptyToolRegistry();
+    config.context_window = in.context_window;
+    llm::LlmClient& model = *llm_clients_.at(in.provider);
+    const std::vector<std::string> tool_names =
+        RunToolNames(in.mode, in.agent_tools, in.memory_enabled);
+    auto offers = [&](std::string_view name) {
+      return std::find(tool_names.begin(), tool_names.end(), name) != tool_names.end();
+    };
+    config.offer_complete = offers(agent::kCompleteToolName);
+    config.offer_ask = offers(agent::kAskToolName);
+    std::unique_ptr<agent::ToolRegistry> tools =
+        MakeTools(tool_names,
+                  {in.account_id, run->ids().project_id, run->ids().thread_id, run->ids().run_id});
+    std::vector<store::Memory> memories;
+    if (in.memory_enabled) {
+      constexpr int kMemoriesInPrompt = 8;
+      auto found = store_.SearchMemories(in.account_id, in.prompt, kMemoriesInPrompt);
+      if (found.ok()) {
+        memories = std::move(*found);
+      } else {
+        spdlog::warn("run {}: reading memories failed: {}", run->ids().run_id,
+                     found.status().ToString());
+      }
+    }
+    config.system_prompt = ComposeSystemPrompt(in.mode, in.agent_system_prompt, memories,
+                                               in.memory_enabled, NowMillis());
+    // The sandbox of a run that has sandbox tools is made now, in the background of the start
+    // (a start with files made it before replying); a failure shows in the tools' results.
+    if (tools_.sandboxes != nullptr &&
+        std::any_of(agent::SandboxToolNames().begin(), agent::SandboxToolNames().end(), offers)) {
+      if (auto made = tools_.sandboxes->Ensure(run->ids().project_id); !made.ok()) {
+        spdlog::warn("run {}: making the sandbox failed: {}", run->ids().run_id,
+                     made.status().ToString());
+      }
+    }
 
     run->stop_timer().expires_after(RunTimeout(run->input(), options_.run_timeout));
     std::variant<Result<agent::AgentOutcome>, std::tuple<boost::system::error_code>> result =
@@ -428,6 +466,33 @@ asio::awaitable<void> RunService::Execute(std::shared_ptr<ActiveRun> run) {
   }
   Forget(run->ids().run_id);
   run->MarkDone(status);
+}
+
+std::unique_ptr<agent::ToolRegistry> RunService::MakeTools(const std::vector<std::string>& names,
+                                                           const agent::ToolContext& context) {
+  std::vector<std::unique_ptr<agent::Tool>> made;
+  for (const std::string& name : names) {
+    if (name == agent::kCompleteToolName || name == agent::kAskToolName) continue;
+    for (agent::ToolProvider* provider : tools_.providers) {
+      if (auto tool = provider->Make(name, context)) {
+        made.push_back(std::move(tool));
+        break;
+      }
+    }
+  }
+  return agent::NewToolRegistry(std::move(made));
+}
+
+Result<store::Agent> RunService::GetAgent(const std::string& account_id,
+                                          const std::string& agent_id) {
+  auto agent = store_.GetAgent(agent_id);
+  if (!agent.ok()) return agent.status();
+  if (agent->account_id != account_id) return NotFound("Agent not found");
+  return agent;
+}
+
+Result<std::optional<store::Agent>> RunService::GetDefaultAgent(const std::string& account_id) {
+  return store_.GetDefaultAgent(account_id);
 }
 
 void RunService::Forget(const std::string& run_id) {

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "agent/agent_loop.h"
+#include "agent/modes.h"
 #include "bus/event_bus.h"
 #include "core/status.h"
 #include "llm/llm_client.h"
@@ -63,6 +64,16 @@ struct StartRunInput {
   int64_t input_micro_usd_per_mtok = 0;
   int64_t output_micro_usd_per_mtok = 0;
   int64_t price_multiplier_ppm = 1'000'000;
+  int64_t context_window = 128000;  // the model's, in tokens
+  // Agent and mode, resolved by the caller. The run offers the mode's tools that the agent
+  // enables (all of them when agent_tools is nullopt), without `remember` when memory is off.
+  std::string agent_id;  // stamped on the thread's new messages; empty = none
+  std::string agent_system_prompt;
+  std::optional<std::vector<std::string>> agent_tools;
+  agent::Mode mode;
+  // Memory in this run: relevant memories of the account go into the system prompt and the
+  // `remember` tool is offered. Stored on a new thread as its default.
+  bool memory_enabled = true;
 };
 
 struct StartedRun {
@@ -105,6 +116,10 @@ class RunService {
   Result<std::vector<store::Run>> ListActiveRuns(const std::string& account_id);
   Result<std::vector<store::Message>> ListMessages(const std::string& account_id,
                                                    const std::string& thread_id);
+  // The caller's agent; NotFound "Agent not found" when absent or someone else's.
+  Result<store::Agent> GetAgent(const std::string& account_id, const std::string& agent_id);
+  // nullopt until the account's default agent exists (it is made with the account).
+  Result<std::optional<store::Agent>> GetDefaultAgent(const std::string& account_id);
 
   // A feed of the run's events after `after_seq`, or nullptr when the run is finished and
   // nothing is left after `after_seq` (HTTP 204). NotFound for others' runs.
@@ -124,6 +139,10 @@ class RunService {
   // Calls `tick` every `interval` until shutdown.
   boost::asio::awaitable<void> Periodically(std::chrono::milliseconds interval,
                                             std::function<void()> tick);
+  // The registry of `names` for one run (complete/ask are the loop's own; a name no provider
+  // makes is left out).
+  std::unique_ptr<agent::ToolRegistry> MakeTools(const std::vector<std::string>& names,
+                                                 const agent::ToolContext& context);
   Result<store::Thread> OwnedThread(const std::string& account_id, const std::string& thread_id);
   void Forget(const std::string& run_id);
 

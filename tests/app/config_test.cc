@@ -440,6 +440,40 @@ TEST_F(ConfigTest, DataDirThatIsAFileIsRefused) {
   EXPECT_NE(s.status().message().find(file), std::string::npos);
 }
 
+TEST_F(ConfigTest, ModeTablesChangeAndAddModes) {
+  auto c = LoadText(R"(
+[modes]
+default = "review"
+[modes.review]
+description = "Reads, changes nothing"
+tools = ["ask", "complete", "read_file"]
+system_prompt = "Review only."
+[modes.chat]
+system_prompt = "Be brief."
+)");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->modes.default_mode(), "review");
+  const agent::Mode* review = c->modes.Find("review");
+  ASSERT_NE(review, nullptr);
+  EXPECT_EQ(review->tools, (std::vector<std::string>{"ask", "complete", "read_file"}));
+  EXPECT_EQ(review->system_prompt, "Review only.");
+  const agent::Mode* chat = c->modes.Find("chat");
+  ASSERT_NE(chat, nullptr);
+  EXPECT_EQ(chat->system_prompt, "Be brief.");
+  EXPECT_EQ(chat->tools, (std::vector<std::string>{"ask", "complete", "remember"}))
+      << "unset keys keep the built-in value";
+  EXPECT_NE(c->modes.Find("research"), nullptr);
+}
+
+TEST_F(ConfigTest, BadModesAreErrors) {
+  ExpectInvalid(LoadText("[modes.x]\ntools = [\"rm_rf\"]\n"),
+                "modes.x.tools: unknown tool 'rm_rf'");
+  ExpectInvalid(LoadText("[modes]\ndefault = \"nope\"\n"), "modes.default: no mode named 'nope'");
+  ExpectInvalid(LoadText("[modes.x]\ncolour = \"red\"\n"),
+                "unknown configuration key modes.x.colour");
+  ExpectInvalid(LoadText("[modes]\nfoo = 1\n"), "unknown configuration key modes.foo");
+}
+
 }  // namespace
 }  // namespace agentd::app
 

@@ -25,7 +25,7 @@ void SqliteStore::EnsureDefaultAgent(std::string, std::string, int64_t, Agent,
                                      std::function<void(Result<Agent>)> done) {
   done(NotYet());
 }
-Result<Agent> SqliteStore::GetAgent(const std::string&) { return NotYet(); }
+Result<Agent> SqliteStore::GetAgent(const std::string&) { return NotFound("Agent not found"); }
 Result<std::optional<Agent>> SqliteStore::GetDefaultAgent(const std::string&) {
   return std::optional<Agent>();
 }
