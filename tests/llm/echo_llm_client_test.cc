@@ -100,6 +100,17 @@ TEST(EchoLlmClient, EchoesOnlyTheLatestUserMessage) {
   EXPECT_EQ(r->text, "new question");
 }
 
+TEST(EchoLlmClient, SystemAndToolsDirectivesShowWhatTheRequestOffers) {
+  auto client = NewEchoLlmClient();
+  RecordingSink sink;
+  LlmRequest request;
+  request.messages = {Msg("system", "be nice"), Msg("user", "/system\n/tools")};
+  request.tools = {{"read_file", "", {}}, {"complete", "", {}}};
+  auto r = RunStream(*client, request, sink);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->text, "be nice\ntools: read_file,complete");
+}
+
 TEST(EchoLlmClient, EmptyMessageGivesEmptyTextAndStop) {
   auto client = NewEchoLlmClient();
   RecordingSink sink;

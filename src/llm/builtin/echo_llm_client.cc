@@ -83,11 +83,33 @@ std::vector<std::string_view> SplitLines(std::string_view s) {
   return lines;
 }
 
+// The request's system message, or "" when it has none.
+std::string SystemPrompt(const LlmRequest& request) {
+  for (const auto& m : request.messages) {
+    if (m.role == "system") return m.content;
+  }
+  return "";
+}
+
+// The offered tools' names, comma-separated, in request order.
+std::string ToolNames(const LlmRequest& request) {
+  std::string names;
+  for (const auto& tool : request.tools) {
+    if (!names.empty()) names += ",";
+    names += tool.name;
+  }
+  return names;
+}
+
 // Classifies one line; `tool_id` names the call if the line is a /tool directive.
-Result<Step> ParseLine(std::string_view line, std::string tool_id) {
+Result<Step> ParseLine(const LlmRequest& request, std::string_view line, std::string tool_id) {
   const auto [word, rest] = FirstWord(Trim(line));
   Step step;
-  if (word == "/sleep") {
+  if (word == "/system" && rest.empty()) {
+    step.text = SystemPrompt(request);
+  } else if (word == "/tools" && rest.empty()) {
+    step.text = "tools: " + ToolNames(request);
+  } else if (word == "/sleep") {
     int64_t ms = -1;
     const auto [end, ec] = std::from_chars(rest.data(), rest.data() + rest.size(), ms);
     if (ec != std::errc() || end != rest.data() + rest.size() || ms < 0 || ms > kMaxSleepMs) {
@@ -134,7 +156,7 @@ Result<std::vector<Step>> PlanCall(const LlmRequest& request) {
   int tool_index = 0;
   for (std::string_view line : SplitLines(messages[latest_user].content)) {
     std::string id = "call_" + std::to_string(user_count) + "_" + std::to_string(tool_index);
-    Result<Step> step = ParseLine(line, std::move(id));
+    Result<Step> step = ParseLine(request, line, std::move(id));
     if (!step.ok()) return step.status();
     const bool is_tool = step->kind == StepKind::kTool;
     if (tool_index == boundaries_passed) {

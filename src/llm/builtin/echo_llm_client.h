@@ -1,7 +1,7 @@
 // builtin/echo: an offline, deterministic LlmClient for tests, demos and load runs.
 // It echoes the latest user message back word by word and obeys directive lines in it
-// (/sleep MS, /fail MESSAGE, /tool NAME JSON). Stateless: everything it does follows from the
-// request, so one instance serves any number of concurrent calls from any thread.
+// (/sleep MS, /fail MESSAGE, /tool NAME JSON, /system, /tools). Stateless: everything it does
+// follows from the request, so one instance serves any number of concurrent calls from any thread.
 #pragma once
 
 #include <memory>
@@ -18,6 +18,8 @@ namespace agentd::llm::builtin {
 //                   taken verbatim (empty = "{}"), id "call_<u>_<k>" (u = number of user
 //                   messages in the request, k = 0-based /tool index), finish_reason
 //                   "tool_calls".
+//   /system         the request's system message as text ("" without one).
+//   /tools          "tools: " and the offered tools' names, comma-separated, as text.
 //   anything else   text, streamed one OnTextDelta per word: lines are joined by "\n" and
 //                   each line (with its leading "\n") is cut into "whitespace + word" deltas,
 //                   a trailing whitespace run being its own delta, so the deltas concatenate
