@@ -13,15 +13,20 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <cstdio>
 #include <filesystem>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "agent/agent_loop.h"
+#include "api/agent_api.h"
 #include "api/run_api.h"
 #include "auth/jwt/jwt_verifier.h"
 #include "bus/memory/memory_event_bus.h"
+#include "http/handlers/agent_handlers.h"
 #include "http/handlers/run_handlers.h"
 #include "http/server.h"
 #include "llm/builtin/echo_llm_client.h"
+#include "runs/memory_tools.h"
 #include "runs/run_service.h"
 #include "store/sqlite/sqlite_store.h"
 
@@ -59,6 +64,18 @@ class DataDirLock {
   explicit DataDirLock(int fd) : fd_(fd) {}
   int fd_;
 };
+
+// The modes a run or an agent may name: the set api::IsKnownMode accepts (API.md section 9).
+std::vector<std::string> KnownModes() {
+  return {"code", "chat", "slides", "sheets", "docs", "canvas", "video", "research"};
+}
+
+// Every tool name an agent may enable (the union of all modes' tools). Until every tool
+// provider exists this is the one list of them.
+std::vector<std::string> KnownToolNames() {
+  return {"ask",       "complete",   "remember",    "execute_command", "list_files",
+          "read_file", "write_file", "str_replace", "delete_file"};
+}
 
 int Fail(const Status& s) {
   std::fprintf(stderr, "agentd: %s\n", s.message().c_str());
@@ -105,13 +122,21 @@ int Serve(Config config) {
   run_options.subscriber_queue_bytes = static_cast<size_t>(config.subscriber_queue_bytes);
   run_options.default_tier = config.billing.new_account_tier;
   run_options.starting_credits_micro = config.billing.new_account_credits_micro;
-  runs::RunService run_service(**store, *bus, {{"builtin", echo.get()}}, runs::RunTools{},
+  auto memory_tools = runs::NewMemoryToolProvider(**store);
+  runs::RunTools run_tools;
+  run_tools.providers = {memory_tools.get()};
+  runs::RunService run_service(**store, *bus, {{"builtin", echo.get()}}, std::move(run_tools),
                                io.get_executor(), run_options);
   auto reaped = run_service.RecoverLostRuns();
   if (!reaped.ok()) return Fail(reaped.status());
   if (*reaped > 0) spdlog::warn("recovered {} run(s) left running by a previous server", *reaped);
 
   api::RunApi run_api(run_service, config.models, config.default_model, config.billing);
+  api::AgentApi agent_api(**store, config.models,
+                          {.modes = KnownModes(),
+                           .tool_names = KnownToolNames(),
+                           .default_tier = config.billing.new_account_tier,
+                           .starting_credits_micro = config.billing.new_account_credits_micro});
   auto verifier = auth::jwt::NewJwtVerifier({.hs256_secret = config.jwt_secret,
                                              .leeway_s = config.jwt_leeway_s,
                                              .issuer = config.jwt_issuer,
@@ -120,6 +145,7 @@ int Serve(Config config) {
   http::RunHandlerOptions handler_options;
   handler_options.heartbeat = std::chrono::milliseconds(config.heartbeat_ms);
   http::AddRunRoutes(router, run_api, *verifier, handler_options);
+  http::AddAgentRoutes(router, agent_api, *verifier);
 
   http::ServerOptions server_options;
   server_options.host = config.host;
