@@ -27,6 +27,12 @@ const std::vector<std::string>& SandboxToolNames() {
   return kNames;
 }
 
+std::vector<std::string> KnownToolNames() {
+  std::vector<std::string> names = {kAskToolName, kCompleteToolName, kRememberToolName};
+  names.insert(names.end(), SandboxToolNames().begin(), SandboxToolNames().end());
+  return names;
+}
+
 ModeSet DefaultModes() {
   const std::vector<std::string> chat_tools = {kAskToolName, kCompleteToolName, kRememberToolName};
   std::vector<std::string> code_tools = chat_tools;

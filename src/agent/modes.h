@@ -43,6 +43,10 @@ class ModeSet {
 // The sandbox tools of `code` mode (made by sandbox/tools).
 const std::vector<std::string>& SandboxToolNames();
 
+// Every tool name agentd has (the loop's own, remember and the sandbox tools): what modes and
+// agents may name.
+std::vector<std::string> KnownToolNames();
+
 ModeSet DefaultModes();
 
 }  // namespace agentd::agent

@@ -67,6 +67,19 @@ nlohmann::json MessageToJson(const store::Message& m) {
           {"agent_version_id", OptionalText(m.agent_version_id)}};
 }
 
+nlohmann::json AgentToJson(const store::Agent& a) {
+  return {{"agent_id", a.agent_id},
+          {"name", a.name},
+          {"description", a.description},
+          {"system_prompt", a.system_prompt},
+          {"model", OptionalText(a.model)},
+          {"mode", OptionalText(a.mode)},
+          {"tools", a.tools ? nlohmann::json(*a.tools) : nlohmann::json(nullptr)},
+          {"is_default", a.is_default},
+          {"created_at", IsoTime(a.created_at_ms)},
+          {"updated_at", IsoTime(a.updated_at_ms)}};
+}
+
 nlohmann::json LimitsToJson(const store::Account& account, const billing::TierConfig& tier,
                             const store::AccountUsage& usage,
                             const std::vector<std::string>& allowed_models) {

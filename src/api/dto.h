@@ -19,6 +19,8 @@ nlohmann::json RunListItemToJson(const store::Run& run);
 // One entry of GET /agent-runs/active.
 nlohmann::json ActiveRunToJson(const store::Run& run);
 nlohmann::json MessageToJson(const store::Message& message);
+// An agent of /agents: model and mode null when unset, tools null = every tool of the mode.
+nlohmann::json AgentToJson(const store::Agent& agent);
 // GET /limits.
 nlohmann::json LimitsToJson(const store::Account& account, const billing::TierConfig& tier,
                             const store::AccountUsage& usage,

@@ -397,9 +397,7 @@ Status ValidateModels(const llm::ModelCatalog& models) {
 }
 
 Status ValidateModes(const agent::ModeSet& modes) {
-  std::vector<std::string> known = {agent::kCompleteToolName, agent::kAskToolName,
-                                    agent::kRememberToolName};
-  known.insert(known.end(), agent::SandboxToolNames().begin(), agent::SandboxToolNames().end());
+  const std::vector<std::string> known = agent::KnownToolNames();
   for (const agent::Mode& mode : modes.modes()) {
     for (const std::string& tool : mode.tools) {
       if (std::find(known.begin(), known.end(), tool) == known.end()) {

@@ -13,15 +13,20 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <cstdio>
 #include <filesystem>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "agent/agent_loop.h"
+#include "api/agent_api.h"
 #include "api/run_api.h"
 #include "auth/jwt/jwt_verifier.h"
 #include "bus/memory/memory_event_bus.h"
+#include "http/handlers/agent_handlers.h"
 #include "http/handlers/run_handlers.h"
 #include "http/server.h"
 #include "llm/builtin/echo_llm_client.h"
+#include "runs/memory_tools.h"
 #include "runs/run_service.h"
 #include "store/sqlite/sqlite_store.h"
 
@@ -59,6 +64,13 @@ class DataDirLock {
   explicit DataDirLock(int fd) : fd_(fd) {}
   int fd_;
 };
+
+// The modes a run or an agent may name (API.md section 9): the configured set.
+std::vector<std::string> ModeNames(const agent::ModeSet& modes) {
+  std::vector<std::string> names;
+  for (const agent::Mode& mode : modes.modes()) names.push_back(mode.name);
+  return names;
+}
 
 int Fail(const Status& s) {
   std::fprintf(stderr, "agentd: %s\n", s.message().c_str());
@@ -105,7 +117,10 @@ int Serve(Config config) {
   run_options.subscriber_queue_bytes = static_cast<size_t>(config.subscriber_queue_bytes);
   run_options.default_tier = config.billing.new_account_tier;
   run_options.starting_credits_micro = config.billing.new_account_credits_micro;
-  runs::RunService run_service(**store, *bus, {{"builtin", echo.get()}}, runs::RunTools{},
+  auto memory_tools = runs::NewMemoryToolProvider(**store);
+  runs::RunTools run_tools;
+  run_tools.providers = {memory_tools.get()};
+  runs::RunService run_service(**store, *bus, {{"builtin", echo.get()}}, std::move(run_tools),
                                io.get_executor(), run_options);
   auto reaped = run_service.RecoverLostRuns();
   if (!reaped.ok()) return Fail(reaped.status());
@@ -113,6 +128,11 @@ int Serve(Config config) {
 
   api::RunApi run_api(run_service, config.models, config.default_model, config.billing,
                       config.modes);
+  api::AgentApi agent_api(**store, config.models,
+                          {.modes = ModeNames(config.modes),
+                           .tool_names = agent::KnownToolNames(),
+                           .default_tier = config.billing.new_account_tier,
+                           .starting_credits_micro = config.billing.new_account_credits_micro});
   auto verifier = auth::jwt::NewJwtVerifier({.hs256_secret = config.jwt_secret,
                                              .leeway_s = config.jwt_leeway_s,
                                              .issuer = config.jwt_issuer,
@@ -121,6 +141,7 @@ int Serve(Config config) {
   http::RunHandlerOptions handler_options;
   handler_options.heartbeat = std::chrono::milliseconds(config.heartbeat_ms);
   http::AddRunRoutes(router, run_api, *verifier, handler_options);
+  http::AddAgentRoutes(router, agent_api, *verifier);
 
   http::ServerOptions server_options;
   server_options.host = config.host;

@@ -20,6 +20,9 @@ bool IsInternal(StatusCode c) {
 int HttpStatusFor(const Status& s) {
   if (IsBillingReason(s.reason())) return 402;
   if (s.reason() == "FILE_TOO_LARGE" || s.reason() == "TOO_MANY_FILES") return 413;
+  // A conflict with the state of the resource, not a bad request: the account's one default
+  // agent cannot be deleted or un-defaulted.
+  if (s.reason() == "DEFAULT_AGENT_REQUIRED") return 409;
   switch (s.code()) {
     case StatusCode::kOk:
       return 200;

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <ctime>
 
+#include "runs/memory_tools.h"
+
 namespace agentd::runs {
 
 std::vector<std::string> RunToolNames(const agent::Mode& mode,
@@ -37,16 +39,8 @@ std::string ComposeSystemPrompt(const agent::Mode& mode, const std::string& agen
   if (!mode.system_prompt.empty()) prompt += "\n\n" + mode.system_prompt;
   if (!agent_prompt.empty()) prompt += "\n\n" + agent_prompt;
   if (!memory_enabled) return prompt;
-  // Bounded so a large memory store never crowds out the conversation.
-  constexpr size_t kMemoryBudgetBytes = 4000;
-  std::string section;
-  for (const store::Memory& memory : memories) {
-    std::string line = "- " + memory.content + "\n";
-    if (section.size() + line.size() > kMemoryBudgetBytes) break;
-    section += line;
-  }
-  if (!section.empty()) {
-    prompt += "\n\nWhat you remember about this user from earlier conversations:\n" + section;
+  if (std::string section = MemoryPromptSection(memories); !section.empty()) {
+    prompt += "\n\n" + section;
   }
   if (std::find(mode.tools.begin(), mode.tools.end(), agent::kRememberToolName) !=
       mode.tools.end()) {

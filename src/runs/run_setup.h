@@ -20,8 +20,8 @@ std::vector<std::string> RunToolNames(const agent::Mode& mode,
                                       bool memory_enabled);
 
 // The system prompt: who the agent is and today's date (UTC, from `now_ms`), the mode's part,
-// the agent's own instructions, and (when there are some) the memories, newest facts as
-// bullet lines, bounded in size.
+// the agent's own instructions, and (when memory is on) MemoryPromptSection(memories) and a
+// hint to use `remember` when the mode offers it.
 std::string ComposeSystemPrompt(const agent::Mode& mode, const std::string& agent_prompt,
                                 const std::vector<store::Memory>& memories, bool memory_enabled,
                                 int64_t now_ms);

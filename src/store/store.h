@@ -105,8 +105,11 @@ struct AccountUpdate {
   int64_t now_ms = 0;
 };
 
-// An agent configuration of an account (POST /agents). Each account has one default agent,
-// made on first sight of the account.
+// The name of the default agent an account gets on first sight.
+inline constexpr char kDefaultAgentName[] = "Default Agent";
+
+// An agent configuration of an account (POST /agents). Each account has exactly one default
+// agent, made on first sight of the account (every other field unset).
 struct Agent {
   std::string agent_id;
   std::string account_id;
@@ -259,12 +262,23 @@ class Store {
   // Oldest first.
   virtual Result<std::vector<Message>> ListMessages(const std::string& thread_id) = 0;
 
-  // Agents. Writes fail with NotFound "Agent not found" when the agent is absent or not
-  // `account_id`'s. CreateAgent fills agent_id (when empty) and the timestamps; with
-  // is_default it moves the account's default to the new agent. DeleteAgent refuses the
-  // default agent with FailedPrecondition "The default agent cannot be deleted".
-  // EnsureDefaultAgent returns the account's default agent, creating the account (as
-  // CreateRun would, from `defaults`' tier/credits) and an agent from `defaults` when absent.
+  // Agents; each write is one transaction.
+  // CreateAgent fills agent_id (a new UUID when empty) and zero timestamps (now), and with
+  //   is_default moves the account's default to the new agent. InvalidArgument for an empty
+  //   account_id or name; NotFound "Account not found" for an account never seen;
+  //   AlreadyExists "Agent already exists" for a taken agent_id.
+  // UpdateAgent applies `patch` (updated_at = now_ms, 0 = now) and returns the agent after it.
+  //   is_default=true moves the account's default to it; InvalidArgument for an empty name.
+  // UpdateAgent and DeleteAgent: NotFound "Agent not found" when the agent is absent or not
+  //   `account_id`'s. An account always keeps one default agent: deleting it, or setting
+  //   is_default=false on it, is FailedPrecondition reason DEFAULT_AGENT_REQUIRED ("The default
+  //   agent cannot be deleted" / "... cannot be unset; make another agent the default").
+  // EnsureDefaultAgent returns the account's default agent. When there is none it creates the
+  //   account (as CreateRun would: `default_tier`, a grant of `starting_credits_micro`) if
+  //   absent and a default agent from `defaults` (its agent_id, account_id, is_default and
+  //   zero timestamps are filled in). Concurrent calls create one default.
+  // An account created by CreateRun or UpdateAccount gets its default agent (named
+  // kDefaultAgentName, everything else unset) in the same transaction.
   virtual void CreateAgent(Agent agent, std::function<void(Result<Agent>)> done) = 0;
   virtual void UpdateAgent(std::string account_id, std::string agent_id, AgentPatch patch,
                            int64_t now_ms, std::function<void(Result<Agent>)> done) = 0;
@@ -275,15 +289,20 @@ class Store {
                                   std::function<void(Result<Agent>)> done) = 0;
   // NotFound "Agent not found" when absent (ownership is checked by the caller).
   virtual Result<Agent> GetAgent(const std::string& agent_id) = 0;
-  // nullopt when the account has no default agent yet.
+  // nullopt when the account has no default agent yet (it was never seen).
   virtual Result<std::optional<Agent>> GetDefaultAgent(const std::string& account_id) = 0;
-  // Oldest first.
+  // Oldest first; empty for an account never seen.
   virtual Result<std::vector<Agent>> ListAgents(const std::string& account_id) = 0;
 
   // Long-term memory (full-text search over the account's memories).
+  // AddMemory fills memory_id (a new UUID when empty) and a zero created_at (now) and returns
+  // the stored memory. InvalidArgument for an empty account_id or content; NotFound "Account
+  // not found" for an account never seen.
   virtual void AddMemory(Memory memory, std::function<void(Result<Memory>)> done) = 0;
-  // The account's memories most relevant to `query` (best first, at most `limit`); an empty
-  // or punctuation-only query gives the newest ones.
+  // The account's memories most relevant to `query` (best first, at most `limit`), never
+  // another account's. Any text is a valid query: its words are matched, OR-ed (punctuation,
+  // quotes and search operators in it are plain text). An empty or punctuation-only query
+  // gives the newest ones. InvalidArgument when `limit` < 1.
   virtual Result<std::vector<Memory>> SearchMemories(const std::string& account_id,
                                                      const std::string& query, int limit) = 0;
   // Events with seq > after_seq, ascending, at most `limit`.

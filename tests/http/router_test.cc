@@ -62,6 +62,14 @@ TEST(ErrorMapping, ThreadBusyIs409) {
   EXPECT_EQ(ErrorBody(s)["detail"]["running_agent_run_id"], "r");
 }
 
+TEST(ErrorMapping, DefaultAgentRequiredIs409WithErrorCode) {
+  Status s(StatusCode::kFailedPrecondition, "The default agent cannot be deleted",
+           "DEFAULT_AGENT_REQUIRED");
+  EXPECT_EQ(HttpStatusFor(s), 409);
+  EXPECT_EQ(ErrorBody(s)["detail"]["error_code"], "DEFAULT_AGENT_REQUIRED");
+  EXPECT_EQ(HttpStatusFor(Status(StatusCode::kFailedPrecondition, "x")), 400);
+}
+
 TEST(ErrorMapping, UnauthenticatedIs401WithBearerChallengeAndStringDetail) {
   auto resp = ErrorResponse(Unauthenticated("Token has expired"));
   EXPECT_EQ(resp.status, 401);

@@ -3,6 +3,8 @@
 #include <utility>
 #include <vector>
 
+#include "store/sqlite/sqlite_agents.h"
+
 namespace agentd::store::sqlite {
 namespace {
 
@@ -82,9 +84,10 @@ Status ApplyLedger(Db& db, const std::string& account_id, int64_t amount, const 
   return Status::Ok();
 }
 
-// The account, created (with its starting credits) when absent.
+// The account, created (with its starting credits and default agent) when absent.
 Result<Account> EnsureAccount(Db& db, const std::string& account_id, const std::string& tier,
-                              int64_t starting_credits, int64_t now_ms) {
+                              int64_t starting_credits, int64_t now_ms,
+                              const Agent& default_agent) {
   AGENTD_ASSIGN_OR_RETURN(std::optional<Account> existing, FindAccount(db, account_id));
   if (existing) return std::move(*existing);
   AGENTD_ASSIGN_OR_RETURN(Stmt insert, db.Prepare(kInsertAccount));
@@ -92,6 +95,7 @@ Result<Account> EnsureAccount(Db& db, const std::string& account_id, const std::
   AGENTD_RETURN_IF_ERROR(insert.Run());
   AGENTD_RETURN_IF_ERROR(
       ApplyLedger(db, account_id, starting_credits, "grant", "", "starting credits", now_ms));
+  AGENTD_RETURN_IF_ERROR(InsertDefaultAgent(db, account_id, default_agent, now_ms).status());
   return Account{account_id, tier, "user", starting_credits, now_ms};
 }
 
@@ -134,8 +138,9 @@ Status CheckGate(Db& db, const NewRun& r, const Account& account, bool new_proje
 
 Result<Account> ApplyUpdateAccount(Db& db, const AccountUpdate& u) {
   if (u.account_id.empty()) return InvalidArgument("account_id required");
-  AGENTD_ASSIGN_OR_RETURN(Account account, EnsureAccount(db, u.account_id, u.default_tier,
-                                                         u.starting_credits_micro, u.now_ms));
+  AGENTD_ASSIGN_OR_RETURN(Account account,
+                          EnsureAccount(db, u.account_id, u.default_tier, u.starting_credits_micro,
+                                        u.now_ms, StandardDefaultAgent()));
   if (u.tier) {
     AGENTD_ASSIGN_OR_RETURN(Stmt stmt, db.Prepare(kSetTier));
     stmt.BindText(1, u.account_id).BindText(2, *u.tier);

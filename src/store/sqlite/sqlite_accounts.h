@@ -20,9 +20,10 @@ Result<std::optional<Account>> FindAccount(Db& db, const std::string& account_id
 Status ApplyLedger(Db& db, const std::string& account_id, int64_t amount, const char* kind,
                    const std::string& run_id, const std::string& note, int64_t now_ms);
 
-// The account, created with `tier` and a 'grant' of `starting_credits` when absent.
+// The account, created when absent with `tier`, a 'grant' of `starting_credits` and its default
+// agent made from `default_agent` (see InsertDefaultAgent).
 Result<Account> EnsureAccount(Db& db, const std::string& account_id, const std::string& tier,
-                              int64_t starting_credits, int64_t now_ms);
+                              int64_t starting_credits, int64_t now_ms, const Agent& default_agent);
 
 // The billing gate of a start (Store::CreateRun): credits, then for a new thread the thread
 // and (when `new_project`) project limits, then concurrency. Writes nothing.

@@ -113,6 +113,63 @@ INSERT INTO credit_ledger(account_id, amount_micro, kind, note, created_at)
 UPDATE accounts SET balance_micro = 3000000;
 )sql";
 
+// Agents, long-term memory and the per-thread memory switch. At most one default agent per
+// account (a partial unique index); accounts that existed before get their default agent here
+// (a random v4 UUID made in SQL). `agents.tools` is a JSON array of tool names, NULL = every
+// tool of the run's mode. Memories are searched through an external-content FTS5 index kept
+// in step by triggers; its rowid is `memories.memory_key`.
+constexpr char kMigration4[] = R"sql(
+ALTER TABLE threads ADD COLUMN memory_enabled INTEGER NOT NULL DEFAULT 1;
+
+CREATE TABLE agents (
+  agent_id      TEXT PRIMARY KEY,
+  account_id    TEXT NOT NULL REFERENCES accounts(account_id),
+  name          TEXT NOT NULL,
+  description   TEXT NOT NULL DEFAULT '',
+  system_prompt TEXT NOT NULL DEFAULT '',
+  model         TEXT,
+  mode          TEXT,
+  tools         TEXT,
+  is_default    INTEGER NOT NULL DEFAULT 0 CHECK (is_default IN (0, 1)),
+  created_at    INTEGER NOT NULL,
+  updated_at    INTEGER NOT NULL
+);
+CREATE INDEX agents_by_account ON agents(account_id, created_at);
+CREATE UNIQUE INDEX agents_one_default_per_account ON agents(account_id) WHERE is_default = 1;
+INSERT INTO agents(agent_id, account_id, name, is_default, created_at, updated_at)
+  SELECT lower(hex(randomblob(4)) || '-' || hex(randomblob(2)) || '-4' ||
+               substr(hex(randomblob(2)), 2) || '-' || substr('89ab', 1 + (random() & 3), 1) ||
+               substr(hex(randomblob(2)), 2) || '-' || hex(randomblob(6))),
+         account_id, 'Default Agent', 1, created_at, created_at
+  FROM accounts;
+
+CREATE TABLE memories (
+  memory_key       INTEGER PRIMARY KEY,
+  memory_id        TEXT NOT NULL UNIQUE,
+  account_id       TEXT NOT NULL REFERENCES accounts(account_id),
+  content          TEXT NOT NULL,
+  source_thread_id TEXT,
+  created_at       INTEGER NOT NULL
+);
+CREATE INDEX memories_by_account ON memories(account_id, memory_key);
+CREATE VIRTUAL TABLE memories_fts USING fts5(
+  content, content='memories', content_rowid='memory_key',
+  tokenize='unicode61 remove_diacritics 2'
+);
+CREATE TRIGGER memories_fts_insert AFTER INSERT ON memories BEGIN
+  INSERT INTO memories_fts(rowid, content) VALUES (new.memory_key, new.content);
+END;
+CREATE TRIGGER memories_fts_delete AFTER DELETE ON memories BEGIN
+  INSERT INTO memories_fts(memories_fts, rowid, content)
+    VALUES ('delete', old.memory_key, old.content);
+END;
+CREATE TRIGGER memories_fts_update AFTER UPDATE OF content ON memories BEGIN
+  INSERT INTO memories_fts(memories_fts, rowid, content)
+    VALUES ('delete', old.memory_key, old.content);
+  INSERT INTO memories_fts(rowid, content) VALUES (new.memory_key, new.content);
+END;
+)sql";
+
 struct Migration {
   int64_t version;
   const char* sql;
@@ -123,6 +180,7 @@ constexpr Migration kMigrations[] = {
     {1, kMigration1},
     {2, kMigration2},
     {3, kMigration3},
+    {4, kMigration4},
 };
 
 constexpr char kCreateMigrationsTable[] = R"sql(

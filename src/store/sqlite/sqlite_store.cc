@@ -12,20 +12,12 @@
 #include "core/clock.h"
 #include "core/ids.h"
 #include "store/sqlite/sqlite_accounts.h"
+#include "store/sqlite/sqlite_agents.h"
 #include "store/sqlite/sqlite_db.h"
+#include "store/sqlite/sqlite_jobs.h"
 #include "store/sqlite/sqlite_schema.h"
 
 namespace agentd::store::sqlite {
-
-// A queued write: Apply runs on the writer thread inside the batch transaction (in its own
-// savepoint; a non-OK result rolls back only this job). Complete is called after the commit
-// with the job's final status: its own result, or the transaction's error.
-class WriteJob {
- public:
-  virtual ~WriteJob() = default;
-  virtual Status Apply(Db& db) = 0;
-  virtual void Complete(Status status) = 0;
-};
 
 namespace {
 
@@ -54,7 +46,8 @@ constexpr char kSelectProjectOwner[] = "SELECT account_id FROM projects WHERE pr
 constexpr char kInsertProject[] =
     "INSERT INTO projects(project_id, account_id, created_at) VALUES (?1, ?2, ?3)";
 constexpr char kInsertThread[] =
-    "INSERT INTO threads(thread_id, project_id, account_id, created_at) VALUES (?1, ?2, ?3, ?4)";
+    "INSERT INTO threads(thread_id, project_id, account_id, created_at, memory_enabled) "
+    "VALUES (?1, ?2, ?3, ?4, ?5)";
 constexpr char kSelectRunningRunOfThread[] =
     "SELECT run_id FROM agent_runs WHERE thread_id = ?1 AND status = 'running' LIMIT 1";
 constexpr char kInsertMessage[] =
@@ -111,7 +104,8 @@ constexpr char kSelectRunningRunsOfAccount[] =
 #undef AGENTD_RUN_COLUMNS
 
 constexpr char kSelectThread[] =
-    "SELECT thread_id, project_id, account_id, created_at FROM threads WHERE thread_id = ?1";
+    "SELECT thread_id, project_id, account_id, created_at, memory_enabled FROM threads "
+    "WHERE thread_id = ?1";
 constexpr char kSelectMessages[] =
     "SELECT message_id, thread_id, type, is_llm_message, content, metadata, agent_id, "
     "agent_version_id, created_at, updated_at FROM messages WHERE thread_id = ?1 ORDER BY ord";
@@ -119,56 +113,6 @@ constexpr char kSelectEvents[] =
     "SELECT seq, data FROM run_events "
     "WHERE run_key = (SELECT creation_order FROM agent_runs WHERE run_id = ?1) AND seq > ?2 "
     "ORDER BY seq LIMIT ?3";
-
-// ---- Jobs ----
-
-template <typename T, typename ApplyFn>
-class ResultJob final : public WriteJob {
- public:
-  ResultJob(ApplyFn apply, std::function<void(Result<T>)> done)
-      : apply_(std::move(apply)), done_(std::move(done)) {}
-
-  Status Apply(Db& db) override {
-    Result<T> result = apply_(db);
-    if (!result.ok()) return result.status();
-    value_.emplace(std::move(result).value());
-    return Status::Ok();
-  }
-
-  void Complete(Status status) override {
-    if (!status.ok()) return done_(std::move(status));
-    AGENTD_CHECK(value_.has_value());
-    done_(std::move(*value_));
-  }
-
- private:
-  ApplyFn apply_;
-  std::function<void(Result<T>)> done_;
-  std::optional<T> value_;
-};
-
-template <typename ApplyFn>
-class StatusJob final : public WriteJob {
- public:
-  StatusJob(ApplyFn apply, std::function<void(Status)> done)
-      : apply_(std::move(apply)), done_(std::move(done)) {}
-  Status Apply(Db& db) override { return apply_(db); }
-  void Complete(Status status) override { done_(std::move(status)); }
-
- private:
-  ApplyFn apply_;
-  std::function<void(Status)> done_;
-};
-
-template <typename T, typename ApplyFn>
-std::unique_ptr<WriteJob> MakeResultJob(ApplyFn apply, std::function<void(Result<T>)> done) {
-  return std::make_unique<ResultJob<T, ApplyFn>>(std::move(apply), std::move(done));
-}
-
-template <typename ApplyFn>
-std::unique_ptr<WriteJob> MakeStatusJob(ApplyFn apply, std::function<void(Status)> done) {
-  return std::make_unique<StatusJob<ApplyFn>>(std::move(apply), std::move(done));
-}
 
 // ---- Helpers ----
 
@@ -201,8 +145,8 @@ Result<std::optional<Thread>> FindThread(Db& db, const std::string& thread_id) {
   stmt.BindText(1, thread_id);
   AGENTD_ASSIGN_OR_RETURN(bool row, stmt.Step());
   if (!row) return std::optional<Thread>();
-  return std::optional<Thread>(
-      Thread{stmt.ColumnText(0), stmt.ColumnText(1), stmt.ColumnText(2), stmt.ColumnInt(3)});
+  return std::optional<Thread>(Thread{stmt.ColumnText(0), stmt.ColumnText(1), stmt.ColumnText(2),
+                                      stmt.ColumnInt(3), stmt.ColumnInt(4) != 0});
 }
 
 Result<Run> ReadRunRow(const Stmt& s) {
@@ -333,8 +277,9 @@ Result<CreatedRun> ApplyCreateRun(Db& db, const NewRun& r) {
   const CreatedRun& out = resolved.ids;
 
   // A new account's rows are undone with everything else (the job's savepoint) on a refusal.
-  AGENTD_ASSIGN_OR_RETURN(Account account, EnsureAccount(db, r.account_id, r.default_tier,
-                                                         r.starting_credits_micro, r.now_ms));
+  AGENTD_ASSIGN_OR_RETURN(Account account,
+                          EnsureAccount(db, r.account_id, r.default_tier, r.starting_credits_micro,
+                                        r.now_ms, StandardDefaultAgent()));
   AGENTD_RETURN_IF_ERROR(CheckGate(db, r, account, resolved.new_project));
   if (resolved.new_project) {
     AGENTD_ASSIGN_OR_RETURN(Stmt project, db.Prepare(kInsertProject));
@@ -346,7 +291,8 @@ Result<CreatedRun> ApplyCreateRun(Db& db, const NewRun& r) {
     thread.BindText(1, out.thread_id)
         .BindText(2, out.project_id)
         .BindText(3, r.account_id)
-        .BindInt(4, r.now_ms);
+        .BindInt(4, r.now_ms)
+        .BindInt(5, r.memory_enabled ? 1 : 0);
     AGENTD_RETURN_IF_ERROR(thread.Run());
   }
   AGENTD_RETURN_IF_ERROR(InsertMessage(db, r.user_message, out.thread_id, r.now_ms));
@@ -731,20 +677,6 @@ Result<std::vector<ReapedRun>> SqliteStore::ReapRuns(const std::string& live_ins
 }
 
 // ---- Reads ----
-
-// A read connection checked out of the pool for the scope of one read.
-class SqliteStore::ReadLease {
- public:
-  explicit ReadLease(SqliteStore& store) : store_(store), db_(store.AcquireReader()) {}
-  ~ReadLease() { store_.ReleaseReader(std::move(db_)); }
-  ReadLease(const ReadLease&) = delete;
-  ReadLease& operator=(const ReadLease&) = delete;
-  Db& db() { return *db_; }
-
- private:
-  SqliteStore& store_;
-  std::unique_ptr<Db> db_;
-};
 
 std::unique_ptr<Db> SqliteStore::AcquireReader() {
   std::unique_lock lock(read_mu_);
