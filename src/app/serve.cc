@@ -14,6 +14,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <thread>
+#include <unordered_map>
+#include <vector>
 
 #include "agent/agent_loop.h"
 #include "api/run_api.h"
@@ -22,6 +24,8 @@
 #include "http/handlers/run_handlers.h"
 #include "http/server.h"
 #include "llm/builtin/echo_llm_client.h"
+#include "llm/openai/curl_multi_loop.h"
+#include "llm/openai/openai_llm_client.h"
 #include "runs/run_service.h"
 #include "store/sqlite/sqlite_store.h"
 
@@ -92,6 +96,16 @@ int Serve(Config config) {
                           : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   asio::io_context io(threads);
 
+  // After io: destroyed before it, since its transfers signal io's executors.
+  auto curl_loop = llm::openai::CurlMultiLoop::Create();
+  if (!curl_loop.ok()) return Fail(curl_loop.status());
+  std::vector<std::unique_ptr<llm::LlmClient>> provider_clients;
+  std::unordered_map<std::string, llm::LlmClient*> llm_clients = {{"builtin", echo.get()}};
+  for (const auto& [name, provider] : config.providers) {
+    provider_clients.push_back(llm::openai::NewOpenAiLlmClient(provider.options, **curl_loop));
+    llm_clients[name] = provider_clients.back().get();
+  }
+
   runs::RunServiceOptions run_options;
   run_options.lease = std::chrono::milliseconds(config.lease_ms);
   run_options.lease_renew = std::chrono::milliseconds(config.lease_renew_ms);
@@ -105,8 +119,8 @@ int Serve(Config config) {
   run_options.subscriber_queue_bytes = static_cast<size_t>(config.subscriber_queue_bytes);
   run_options.default_tier = config.billing.new_account_tier;
   run_options.starting_credits_micro = config.billing.new_account_credits_micro;
-  runs::RunService run_service(**store, *bus, {{"builtin", echo.get()}}, runs::RunTools{},
-                               io.get_executor(), run_options);
+  runs::RunService run_service(**store, *bus, llm_clients, runs::RunTools{}, io.get_executor(),
+                               run_options);
   auto reaped = run_service.RecoverLostRuns();
   if (!reaped.ok()) return Fail(reaped.status());
   if (*reaped > 0) spdlog::warn("recovered {} run(s) left running by a previous server", *reaped);
@@ -133,9 +147,17 @@ int Serve(Config config) {
   std::printf("agentd listening on http://%s:%u\n", config.host.c_str(), *port);
   std::printf("store: SQLite %s (embedded default)\n", db_path.c_str());
   std::printf("default model: %s\n", config.default_model.c_str());
-  std::printf(
-      "models: every catalogue model runs on builtin/echo, the offline deterministic demo "
-      "model (no real provider is configured)\n");
+  if (config.providers.empty()) {
+    std::printf(
+        "models: every catalogue model runs on builtin/echo, the offline deterministic demo "
+        "model (no real provider is configured)\n");
+  } else {
+    for (const auto& [name, provider] : config.providers) {
+      // The base URL and whether a key is set; never the key.
+      std::printf("provider %s: %s (%s)\n", name.c_str(), provider.options.base_url.c_str(),
+                  provider.options.api_key.empty() ? "no API key" : "API key set");
+    }
+  }
   std::fflush(stdout);
 
   run_service.StartBackgroundTasks();
