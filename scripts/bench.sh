@@ -15,7 +15,8 @@
 #   BENCH_CLIENT_THREADS=1      client io threads (saturate, streams)
 #   BENCH_IO_THREADS=0          server [server] io_threads (0 = one per hardware thread)
 #   BENCH_SKIP_BUILD=1          use the binaries already in BUILD_DIR
-#   BENCH_ONLY="saturate steady stop streams"   subset of scenarios to run
+#   BENCH_ONLY="saturate steady stop streams agent"   subset of scenarios to run
+#   BENCH_AGENT_STEPS=2000      model steps of the agent scenario (agent_step_bench)
 #   BENCH_OUT=FILE              also append the raw output here
 #   BENCH_WRK=0                 skip the wrk cross-check of the saturate scenario
 set -euo pipefail
@@ -29,12 +30,14 @@ STEADY_RATE=${BENCH_STEADY_RATE:-200}
 STOP_RUNS=${BENCH_STOP_RUNS:-200}
 CLIENT_THREADS=${BENCH_CLIENT_THREADS:-1}
 IO_THREADS=${BENCH_IO_THREADS:-0}
-ONLY=${BENCH_ONLY:-"saturate steady stop streams"}
+ONLY=${BENCH_ONLY:-"saturate steady stop streams agent"}
+AGENT_STEPS=${BENCH_AGENT_STEPS:-2000}
 
 if [[ -z "${BENCH_SKIP_BUILD:-}" ]]; then
   cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-  cmake --build "$BUILD_DIR" --target agentd http_bench
+  cmake --build "$BUILD_DIR" --target agentd http_bench agent_step_bench
 fi
+AGENT_BENCH=$BUILD_DIR/agent_step_bench
 AGENTD=$BUILD_DIR/agentd
 BENCH=$BUILD_DIR/http_bench
 [[ -x $AGENTD && -x $BENCH ]] || { echo "bench.sh: missing $AGENTD or $BENCH" >&2; exit 1; }
@@ -164,6 +167,13 @@ if wants streams; then
     stop_server
   done
 fi
+if wants agent; then
+  # In-process (client + fake provider); no server. Baseline first, then the agent loop.
+  echo "== agent loop per model step vs raw curl, $AGENT_STEPS steps"
+  "$AGENT_BENCH" --steps "$AGENT_STEPS" | tee "$WORK/out.agent"
+  sed -n "s/^FIGURE /agent /p" "$WORK/out.agent" >>"$FIGURES"
+  if [[ -n "${BENCH_OUT:-}" ]]; then cat "$WORK/out.agent" >>"$BENCH_OUT"; fi
+fi
 
 # ---- table
 fig() { awk -v p="$1" -v k="$2" '$1 == p && $2 == k { print $3 }' "$FIGURES" | tail -1; }
@@ -208,4 +218,15 @@ fi
 if wants stop; then
   v=$(fig stop stop_event_p50_ms); row "4. stop -> terminal event p50, ms" "$(fmt "$v" 2)" "" ""
   v=$(fig stop stop_event_p99_ms); row "4. stop -> terminal event p99, ms" "$(fmt "$v" 2)" "< 50" "$(verdict "$v" "<" 50)"
+fi
+if wants agent; then
+  v=$(fig agent agent_steps_per_s); row "5. agent loop model steps/s, 0-latency fake" "$(fmt "$v" 0)" "" ""
+  v=$(fig agent baseline_steps_per_s); row "5. raw curl requests/s, same fake" "$(fmt "$v" 0)" "" ""
+  v=$(fig agent agent_p50_us); row "5. agent step p50, us" "$(fmt "$v" 1)" "" ""
+  v=$(fig agent baseline_p50_us); row "5. raw curl request p50, us" "$(fmt "$v" 1)" "" ""
+  a=$(fig agent agent_p50_us); b=$(fig agent baseline_p50_us)
+  if [[ -n "$a" && -n "$b" ]]; then
+    row "5. added latency per step (p50), us" "$(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.1f", a - b }')" "" ""
+  fi
+  v=$(fig agent agent_p99_us); row "5. agent step p99, us" "$(fmt "$v" 1)" "" ""
 fi

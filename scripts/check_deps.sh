@@ -14,6 +14,7 @@ declare -A allowed=(
   [bus/memory]="core bus bus/memory"
   [llm]="core llm"
   [llm/builtin]="core llm llm/builtin"
+  [llm/openai]="core llm llm/openai"
   [sandbox]="core sandbox"
   [sandbox/bwrap]="core sandbox sandbox/bwrap"
   [sandbox/tools]="core llm agent sandbox sandbox/tools"

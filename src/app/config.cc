@@ -1,6 +1,7 @@
 #include "app/config.h"
 
 #include <fcntl.h>
+#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <toml++/toml.h>
 #include <unistd.h>
@@ -289,9 +290,68 @@ Status ApplyTier(const toml::key& tier_key, const toml::table& table, billing::B
   return Status::Ok();
 }
 
+// [providers.<name>]: one OpenAI-compatible endpoint.
+Status ApplyProvider(const toml::key& provider_key, const toml::node& node, Config& config) {
+  const std::string provider(provider_key.str());
+  const std::string prefix = "providers." + provider + ".";
+  const toml::table* table = node.as_table();
+  if (table == nullptr) return ErrorAt(node.source(), "providers." + provider + " must be a table");
+  if (provider.empty()) return ErrorAt(provider_key.source(), "a provider name must not be empty");
+  if (provider == "builtin") {
+    return ErrorAt(provider_key.source(), "the provider name \"builtin\" is reserved");
+  }
+  Config::Provider p;
+  p.options.name = provider;
+  bool has_base_url = false;
+  for (const auto& [key, value] : *table) {
+    const std::string name = prefix + std::string(key.str());
+    auto millis = [&](int64_t& out, int64_t min) -> Status {
+      AGENTD_ASSIGN_OR_RETURN(out, GetInteger<int64_t>(value, name));
+      if (out < min) {
+        return ErrorAt(value.source(), name + " must be at least " + std::to_string(min));
+      }
+      return Status::Ok();
+    };
+    if (key == "base_url") {
+      AGENTD_ASSIGN_OR_RETURN(p.options.base_url, GetString(value, name));
+      const std::string& url = p.options.base_url;
+      if (!(url.starts_with("http://") && url.size() > 7) &&
+          !(url.starts_with("https://") && url.size() > 8)) {
+        return ErrorAt(value.source(), name + " must be an http:// or https:// URL");
+      }
+      has_base_url = true;
+    } else if (key == "api_key_env") {
+      AGENTD_ASSIGN_OR_RETURN(p.api_key_env, GetString(value, name));
+      if (p.api_key_env.empty()) return ErrorAt(value.source(), name + " must not be empty");
+    } else if (key == "connect_timeout_ms") {
+      AGENTD_RETURN_IF_ERROR(millis(p.options.connect_timeout_ms, 1));
+    } else if (key == "idle_timeout_ms") {
+      AGENTD_RETURN_IF_ERROR(millis(p.options.idle_timeout_ms, 1));
+    } else if (key == "max_retries") {
+      AGENTD_ASSIGN_OR_RETURN(p.options.max_retries, GetInteger<int>(value, name));
+      if (p.options.max_retries < 0 || p.options.max_retries > 20) {
+        return ErrorAt(value.source(), name + " must be between 0 and 20");
+      }
+    } else if (key == "retry_base_ms") {
+      AGENTD_RETURN_IF_ERROR(millis(p.options.retry_base_ms, 0));
+    } else if (key == "retry_max_ms") {
+      AGENTD_RETURN_IF_ERROR(millis(p.options.retry_max_ms, 0));
+    } else {
+      return ErrorAt(key.source(), "unknown configuration key " + name);
+    }
+  }
+  if (!has_base_url) return ErrorAt(table->source(), prefix + "base_url is required");
+  config.providers[provider] = std::move(p);
+  return Status::Ok();
+}
+
 // Keys that are not plain Config fields. Returns true when `section.key` was one of them.
 Result<bool> ApplySpecial(const std::string& section, const toml::key& key, const toml::node& node,
                           Config& config) {
+  if (section == "providers") {
+    AGENTD_RETURN_IF_ERROR(ApplyProvider(key, node, config));
+    return true;
+  }
   if (section == "tiers") {
     if (!node.is_table())
       return ErrorAt(node.source(), "tiers." + std::string(key.str()) + " must be a table");
@@ -314,7 +374,8 @@ Result<bool> ApplySpecial(const std::string& section, const toml::key& key, cons
 Status ApplyToml(const toml::table& root, Config& config) {
   for (const auto& [section_key, section_node] : root) {
     const std::string section(section_key.str());
-    if (!IsSection(section) && section != "tiers" && section != "billing" && section != "modes") {
+    if (!IsSection(section) && section != "tiers" && section != "billing" && section != "modes" &&
+        section != "providers") {
       return ErrorAt(section_key.source(), "unknown configuration section [" + section + "]");
     }
     const toml::table* table = section_node.as_table();
@@ -370,6 +431,18 @@ Status ApplyEnv(const EnvLookup& env, Config& config) {
   }
   if (std::optional<std::string> dir = get("AGENTD_DATA_DIR")) config.data_dir = *dir;
   if (std::optional<std::string> secret = get("AGENTD_JWT_SECRET")) config.jwt_secret = *secret;
+  for (auto& [name, provider] : config.providers) {
+    if (provider.api_key_env.empty()) continue;
+    if (std::optional<std::string> key = get(provider.api_key_env.c_str())) {
+      provider.options.api_key = *key;
+    } else {
+      // The variable's name only: its value is a secret.
+      spdlog::warn(
+          "provider {}: environment variable {} is not set; its calls go without an "
+          "API key",
+          name, provider.api_key_env);
+    }
+  }
   return Status::Ok();
 }
 
@@ -385,13 +458,18 @@ Status CheckRange(const char* name, int64_t value, int64_t min,
   return InvalidArgument(msg + ", got " + std::to_string(value));
 }
 
-Status ValidateModels(const llm::ModelCatalog& models) {
+Status ValidateModels(const llm::ModelCatalog& models,
+                      const std::map<std::string, Config::Provider>& providers) {
   // Every name and alias must pick exactly one entry, or Resolve's answer would depend on order.
   std::map<std::string, std::string, std::less<>> owner;
   for (const llm::ModelEntry& e : models.entries()) {
     const std::string prefix = "models.\"" + e.name + "\".";
     if (e.provider.empty()) return InvalidArgument(prefix + "provider must not be empty");
     if (e.upstream.empty()) return InvalidArgument(prefix + "upstream must not be empty");
+    if (e.provider != "builtin" && !providers.contains(e.provider)) {
+      return InvalidArgument(prefix + "provider: no provider named '" + e.provider +
+                             "' (configure [providers." + e.provider + "] or use \"builtin\")");
+    }
     AGENTD_RETURN_IF_ERROR(CheckRange((prefix + "context_window").c_str(), e.context_window, 1));
     std::vector<std::string> names = e.aliases;
     names.push_back(e.name);
@@ -461,7 +539,7 @@ Status Validate(const Config& c) {
   AGENTD_RETURN_IF_ERROR(CheckRange("sandbox.max_open_files", c.sandbox_max_open_files, 16));
   AGENTD_RETURN_IF_ERROR(
       CheckRange("sandbox.first_uid", c.sandbox_first_uid, 1000, 4'000'000'000LL));
-  AGENTD_RETURN_IF_ERROR(ValidateModels(c.models));
+  AGENTD_RETURN_IF_ERROR(ValidateModels(c.models, c.providers));
   AGENTD_RETURN_IF_ERROR(ValidateModes(c.modes));
   if (Result<const llm::ModelEntry*> m = c.models.Resolve(c.default_model); !m.ok()) {
     return InvalidArgument("models.default: " + m.status().message());

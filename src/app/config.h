@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -18,6 +19,7 @@
 #include "billing/billing.h"
 #include "core/status.h"
 #include "llm/model_catalog.h"
+#include "llm/openai/openai_llm_client.h"
 
 namespace agentd::app {
 
@@ -77,6 +79,17 @@ struct Config {
   int64_t sandbox_max_open_files = 1024;                  // RLIMIT_NOFILE
   int64_t sandbox_first_uid = 200000;                     // first per-sandbox uid (as root)
 
+  // [providers.<name>] tables: OpenAI-compatible endpoints the models may run on. Keys:
+  // base_url (required, http:// or https://), api_key_env (the NAME of the environment
+  // variable holding the key; absent = no key), connect_timeout_ms, idle_timeout_ms,
+  // max_retries, retry_base_ms, retry_max_ms (defaults in llm::openai::OpenAiOptions).
+  // options.api_key is read from the environment at load time; "" when unset.
+  struct Provider {
+    std::string api_key_env;
+    llm::openai::OpenAiOptions options;
+  };
+  std::map<std::string, Provider> providers;
+
   // [store]
   std::string sqlite_synchronous = "NORMAL";  // "NORMAL" or "FULL" (input is case-insensitive)
 };
@@ -88,7 +101,9 @@ using EnvLookup = std::function<const char*(const char*)>;
 // command-line values, which win over everything. Empty environment variables count as unset.
 // Failure: InvalidArgument naming the file position or the variable and what is wrong (file
 // unreadable or not TOML, unknown key, wrong type, value out of range, default_model unknown,
-// sqlite_synchronous not NORMAL/FULL, a model name or alias used twice).
+// sqlite_synchronous not NORMAL/FULL, a model name or alias used twice, a provider without a
+// valid base_url, a model on a provider that is neither "builtin" nor configured). A provider's
+// api_key_env that is unset only logs a warning naming the variable.
 Result<Config> LoadConfig(const std::optional<std::string>& file, const std::optional<int>& port,
                           const std::optional<std::string>& data_dir,
                           const EnvLookup& env = ::getenv);

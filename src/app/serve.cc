@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "agent/agent_loop.h"
@@ -26,6 +27,8 @@
 #include "http/handlers/run_handlers.h"
 #include "http/server.h"
 #include "llm/builtin/echo_llm_client.h"
+#include "llm/openai/curl_multi_loop.h"
+#include "llm/openai/openai_llm_client.h"
 #include "runs/memory_tools.h"
 #include "runs/run_service.h"
 #include "sandbox/bwrap/bwrap_sandbox.h"
@@ -125,6 +128,16 @@ int Serve(Config config) {
                           : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   asio::io_context io(threads);
 
+  // After io: destroyed before it, since its transfers signal io's executors.
+  auto curl_loop = llm::openai::CurlMultiLoop::Create();
+  if (!curl_loop.ok()) return Fail(curl_loop.status());
+  std::vector<std::unique_ptr<llm::LlmClient>> provider_clients;
+  std::unordered_map<std::string, llm::LlmClient*> llm_clients = {{"builtin", echo.get()}};
+  for (const auto& [name, provider] : config.providers) {
+    provider_clients.push_back(llm::openai::NewOpenAiLlmClient(provider.options, **curl_loop));
+    llm_clients[name] = provider_clients.back().get();
+  }
+
   runs::RunServiceOptions run_options;
   run_options.lease = std::chrono::milliseconds(config.lease_ms);
   run_options.lease_renew = std::chrono::milliseconds(config.lease_renew_ms);
@@ -140,7 +153,7 @@ int Serve(Config config) {
   run_options.starting_credits_micro = config.billing.new_account_credits_micro;
   auto memory_tools = runs::NewMemoryToolProvider(**store);
   runs::RunService run_service(
-      **store, *bus, {{"builtin", echo.get()}},
+      **store, *bus, llm_clients,
       runs::RunTools{.providers = {memory_tools.get(), sandbox_tools.get()},
                      .sandboxes = sandboxes->get()},
       io.get_executor(), run_options);
@@ -177,9 +190,17 @@ int Serve(Config config) {
   std::printf("agentd listening on http://%s:%u\n", config.host.c_str(), *port);
   std::printf("store: SQLite %s (embedded default)\n", db_path.c_str());
   std::printf("default model: %s\n", config.default_model.c_str());
-  std::printf(
-      "models: every catalogue model runs on builtin/echo, the offline deterministic demo "
-      "model (no real provider is configured)\n");
+  if (config.providers.empty()) {
+    std::printf(
+        "models: every catalogue model runs on builtin/echo, the offline deterministic demo "
+        "model (no real provider is configured)\n");
+  } else {
+    for (const auto& [name, provider] : config.providers) {
+      // The base URL and whether a key is set; never the key.
+      std::printf("provider %s: %s (%s)\n", name.c_str(), provider.options.base_url.c_str(),
+                  provider.options.api_key.empty() ? "no API key" : "API key set");
+    }
+  }
   std::fflush(stdout);
 
   run_service.StartBackgroundTasks();

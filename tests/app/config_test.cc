@@ -369,10 +369,11 @@ input_price_per_mtok = "1.25"
 }
 
 TEST_F(ConfigTest, ProviderWithoutUpstreamIsRefused) {
-  ExpectInvalid(LoadText("[models.\"kortix/basic\"]\nprovider = \"openai\"\n"),
+  const std::string provider = "[providers.openai]\nbase_url = \"https://api.openai.com/v1\"\n";
+  ExpectInvalid(LoadText(provider + "[models.\"kortix/basic\"]\nprovider = \"openai\"\n"),
                 "upstream is required when provider is set");
-  auto c =
-      LoadText("[models.\"kortix/basic\"]\nprovider = \"openai\"\nupstream = \"gpt-4o-mini\"\n");
+  auto c = LoadText(
+      provider + "[models.\"kortix/basic\"]\nprovider = \"openai\"\nupstream = \"gpt-4o-mini\"\n");
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   EXPECT_EQ((*c->models.Resolve("kortix/basic"))->upstream, "gpt-4o-mini");
 }
@@ -389,6 +390,96 @@ TEST_F(ConfigTest, DefaultModelMayBeACustomModel) {
   auto c = LoadText("[models]\ndefault = \"local/llama\"\n[models.\"local/llama\"]\n");
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   EXPECT_EQ(c->default_model, "local/llama");
+}
+
+TEST_F(ConfigTest, ProvidersAreReadWithTheirKeyFromTheNamedVariable) {
+  FakeEnv env(Vars{{"MY_OPENAI_KEY", "sk-from-env"}});
+  auto c = LoadText(R"(
+[providers.openai]
+base_url = "https://api.openai.com/v1"
+api_key_env = "MY_OPENAI_KEY"
+connect_timeout_ms = 1500
+idle_timeout_ms = 2500
+max_retries = 5
+retry_base_ms = 10
+retry_max_ms = 100
+[providers.local]
+base_url = "http://127.0.0.1:11434/v1"
+[models."openai/gpt-5-nano-2025-08-07"]
+provider = "openai"
+upstream = "gpt-5-nano-2025-08-07"
+input_price_per_mtok = 0.05
+output_price_per_mtok = 0.40
+context_window = 400000
+tiers = ["pro", "enterprise"]
+)",
+                    env);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  ASSERT_EQ(c->providers.size(), 2u);
+  const auto& openai = c->providers.at("openai");
+  EXPECT_EQ(openai.api_key_env, "MY_OPENAI_KEY");
+  EXPECT_EQ(openai.options.name, "openai");
+  EXPECT_EQ(openai.options.base_url, "https://api.openai.com/v1");
+  EXPECT_EQ(openai.options.api_key, "sk-from-env");
+  EXPECT_EQ(openai.options.connect_timeout_ms, 1500);
+  EXPECT_EQ(openai.options.idle_timeout_ms, 2500);
+  EXPECT_EQ(openai.options.max_retries, 5);
+  EXPECT_EQ(openai.options.retry_base_ms, 10);
+  EXPECT_EQ(openai.options.retry_max_ms, 100);
+  const auto& local = c->providers.at("local");
+  EXPECT_EQ(local.options.api_key, "");
+  EXPECT_EQ(local.options.connect_timeout_ms, 10000);
+  EXPECT_EQ(local.options.idle_timeout_ms, 120000);
+  EXPECT_EQ(local.options.max_retries, 3);
+  EXPECT_EQ(local.options.retry_base_ms, 500);
+  EXPECT_EQ(local.options.retry_max_ms, 8000);
+  auto nano = c->models.Resolve("openai/gpt-5-nano");  // the default alias still resolves
+  ASSERT_TRUE(nano.ok()) << nano.status().ToString();
+  EXPECT_EQ((*nano)->provider, "openai");
+  EXPECT_EQ((*nano)->upstream, "gpt-5-nano-2025-08-07");
+  EXPECT_EQ((*nano)->input_micro_usd_per_mtok, 50000);
+  EXPECT_EQ((*nano)->output_micro_usd_per_mtok, 400000);
+  EXPECT_EQ((*nano)->context_window, 400000);
+}
+
+TEST_F(ConfigTest, UnsetApiKeyVariableLeavesTheProviderWithoutAKey) {
+  auto c = LoadText(
+      "[providers.openai]\nbase_url = \"https://api.openai.com/v1\"\napi_key_env = "
+      "\"UNSET_KEY\"\n");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->providers.at("openai").options.api_key, "");
+}
+
+TEST_F(ConfigTest, BadProvidersAreRefused) {
+  ExpectInvalid(LoadText("[providers.p]\napi_key_env = \"K\"\n"),
+                "providers.p.base_url is required");
+  ExpectInvalid(LoadText("[providers.p]\nbase_url = \"ftp://x\"\n"),
+                "providers.p.base_url must be an http:// or https:// URL");
+  ExpectInvalid(LoadText("[providers.p]\nbase_url = \"http://x\"\ntimeout = 1\n"),
+                "unknown configuration key providers.p.timeout");
+  ExpectInvalid(LoadText("[providers.p]\nbase_url = \"http://x\"\nidle_timeout_ms = 0\n"),
+                "providers.p.idle_timeout_ms must be at least 1");
+  ExpectInvalid(LoadText("[providers.p]\nbase_url = \"http://x\"\nmax_retries = -1\n"),
+                "providers.p.max_retries must be between 0 and 20");
+  ExpectInvalid(LoadText("[providers.builtin]\nbase_url = \"http://x\"\n"), "reserved");
+  ExpectInvalid(LoadText("[providers]\np = 1\n"), "providers.p must be a table");
+  ExpectInvalid(LoadText("[models.\"m\"]\nprovider = \"nope\"\nupstream = \"x\"\n"),
+                "models.\"m\".provider: no provider named 'nope'");
+}
+
+TEST_F(ConfigTest, ProvidersExampleFileLoads) {
+  const fs::path example = fs::path(AGENTD_SOURCE_DIR) / "docs/providers.example.toml";
+  FakeEnv env({{"OPENAI_API_KEY", "sk-a"}, {"OPENROUTER_API_KEY", "sk-b"}});
+  auto c = LoadConfig(example.string(), std::nullopt, std::nullopt, env.lookup());
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->providers.size(), 3u);
+  EXPECT_EQ(c->providers.at("openai").options.api_key, "sk-a");
+  EXPECT_EQ(c->providers.at("openrouter").options.api_key, "sk-b");
+  EXPECT_EQ(c->providers.at("local").options.api_key, "");
+  EXPECT_EQ((*c->models.Resolve("openai/gpt-5-nano"))->name, "openai/gpt-5-nano-2025-08-07");
+  EXPECT_EQ((*c->models.Resolve("anthropic/claude-3.5-sonnet"))->provider, "openrouter");
+  EXPECT_EQ((*c->models.Resolve("kortix/basic"))->provider, "openai");
+  EXPECT_EQ((*c->models.Resolve("qwen"))->provider, "local");
 }
 
 TEST(ParseMicroUsd, ParsesDecimalDollarsExactly) {

@@ -158,6 +158,7 @@ bool AgentdProcess::Launch(const Options& options, std::string* error) {
   std::vector<std::string> argv_s = {AGENTD_BINARY, "serve",   "--port",   "0",
                                      "--data-dir",  data_dir_, "--config", config_path};
   std::vector<std::string> env_s = ChildEnvironment();
+  env_s.insert(env_s.end(), options.env.begin(), options.env.end());
   std::vector<char*> argv = CStrings(argv_s);
   std::vector<char*> envp = CStrings(env_s);
   const pid_t parent = getpid();

@@ -52,6 +52,8 @@ class AgentdProcess {
     std::string extra_config;  // appended TOML (other tables)
     std::string runs_extra;    // extra lines inside [runs], e.g. "lease_ms = 1000"
     std::chrono::milliseconds start_deadline{20000};
+    // Extra environment variables for the server, "NAME=value" (e.g. a provider's API key).
+    std::vector<std::string> env;
   };
 
   // Starts the server and waits for its listening line. On failure returns nullptr and sets
