@@ -3,6 +3,8 @@
 // that reaches the provider but nothing else.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "support/fake_openai_server.h"
 #include "support/itest_api.h"
 
@@ -25,7 +27,9 @@ class ProviderItest : public SharedServerTest {
                            "\"\napi_key_env = \"FAKE_PROVIDER_KEY\"\nidle_timeout_ms = 10000\n"
                            "max_retries = 2\nretry_base_ms = 1\nretry_max_ms = 10\n\n"
                            "[models.\"fake/gpt\"]\nprovider = \"fake\"\n"
-                           "upstream = \"gpt-fake-upstream\"\ncontext_window = 100000\n";
+                           "upstream = \"gpt-fake-upstream\"\ncontext_window = 100000\n\n"
+                           "[models.\"fake/small\"]\nprovider = \"fake\"\n"
+                           "upstream = \"gpt-fake-small\"\ncontext_window = 3000\n";
     StartSharedServer(options);
   }
   static void TearDownTestSuite() {
@@ -133,6 +137,77 @@ TEST_F(ProviderItest, ApiKeyReachesTheProviderButNoLogEventOrErrorBody) {
   EXPECT_EQ(server()->Stdout().find(kApiKey), std::string::npos);
   EXPECT_EQ(server()->Stderr().find(kApiKey), std::string::npos);
   EXPECT_NE(server()->Stdout().find("provider fake:"), std::string::npos) << server()->Stdout();
+}
+
+// Two parallel tool calls arrive in fragments; both run in the sandbox and their results go
+// back to the provider in the next request, each with its call id.
+TEST_F(ProviderItest, ParallelToolCallsRunAndTheirResultsGoBackToTheProvider) {
+  Api a = NewUser();
+  FakeReply calls;
+  calls.chunks = {{fo::RoleChunk()},
+                  {fo::ToolCallChunk(0, "call_w", "write_file", "{\"path\":\"a.txt\",")},
+                  {fo::ToolCallChunk(1, "call_l", "list_files", "{")},
+                  {fo::ToolCallChunk(0, "", "", "\"content\":\"hello\"}")},
+                  {fo::ToolCallChunk(1, "", "", "}")},
+                  {fo::FinishChunk("tool_calls")},
+                  {fo::UsageChunk(30, 12)},
+                  {fo::kDone}};
+  fake_->Push(calls);
+  fake_->Push(fo::TextReply({"Done."}));
+  const size_t before = RequestCount();
+  auto start = a.StartOk({{"prompt", "write a file"}, {"model_name", kModel}});
+  const StreamResult r = a.Finish(Str(start["agent_run_id"]));
+  ASSERT_TRUE(EndsWithTerminal(r, "completed")) << Describe(r.events);
+  EXPECT_EQ(OfType(r.events, "tool_started").size(), 2u) << Describe(r.events);
+  EXPECT_EQ(OfType(r.events, "tool_completed").size(), 2u) << Describe(r.events);
+
+  auto requests = fake_->requests();
+  ASSERT_EQ(requests.size(), before + 2);
+  const nlohmann::json& first = requests[before].json;
+  std::vector<std::string> offered;
+  for (const auto& tool : first["tools"]) offered.push_back(tool["function"]["name"]);
+  EXPECT_NE(std::find(offered.begin(), offered.end(), "execute_command"), offered.end());
+  EXPECT_NE(std::find(offered.begin(), offered.end(), "complete"), offered.end());
+  const nlohmann::json& messages = requests[before + 1].json["messages"];
+  ASSERT_GE(messages.size(), 4u) << messages.dump();
+  const nlohmann::json& assistant = messages[messages.size() - 3];
+  ASSERT_EQ(assistant["tool_calls"].size(), 2u) << assistant.dump();
+  EXPECT_EQ(assistant["tool_calls"][0]["function"]["arguments"],
+            "{\"path\":\"a.txt\",\"content\":\"hello\"}");
+  EXPECT_EQ(messages[messages.size() - 2]["tool_call_id"], "call_w");
+  EXPECT_EQ(messages[messages.size() - 1]["tool_call_id"], "call_l");
+  EXPECT_EQ(messages[messages.size() - 1]["role"], "tool");
+}
+
+// A thread longer than the model's window: the request the provider gets is fitted into it,
+// keeps the newest message, and the run says it trimmed.
+TEST_F(ProviderItest, LongThreadIsFittedIntoTheModelsContextWindow) {
+  Api a = NewUser();
+  std::string big;
+  for (int i = 0; i < 4000; ++i) big += "word" + std::to_string(i) + " ";
+  fake_->Push(fo::TextReply({"ok"}));
+  auto first = a.StartOk({{"prompt", big}, {"model_name", "fake/small"}});
+  ASSERT_TRUE(EndsWithTerminal(a.Finish(Str(first["agent_run_id"])), "completed"));
+  fake_->Push(fo::TextReply({"ok"}));
+  const size_t before = RequestCount();
+  auto second = a.StartOk({{"prompt", "latest question"},
+                           {"thread_id", Str(first["thread_id"])},
+                           {"model_name", "fake/small"}});
+  const StreamResult r = a.Finish(Str(second["agent_run_id"]));
+  ASSERT_TRUE(EndsWithTerminal(r, "completed")) << Describe(r.events);
+  auto starts = OfType(r.events, "llm_response_start");
+  ASSERT_EQ(starts.size(), 1u);
+  EXPECT_TRUE(starts[0].json.contains("context_trimmed")) << starts[0].data;
+
+  auto requests = fake_->requests();
+  ASSERT_EQ(requests.size(), before + 1);
+  const nlohmann::json& messages = requests.back().json["messages"];
+  size_t bytes = 0;
+  for (const auto& m : messages) {
+    if (m["content"].is_string()) bytes += m["content"].get<std::string>().size();
+  }
+  EXPECT_LT(bytes, 3000u * 4) << "about 4 bytes per token of a 3000-token window";
+  EXPECT_EQ(messages.back()["content"], "latest question");
 }
 
 }  // namespace
