@@ -15,12 +15,13 @@ declare -A allowed=(
   [llm]="core llm"
   [llm/builtin]="core llm llm/builtin"
   [sandbox]="core sandbox"
+  [files]="core sandbox files"
   [agent]="core llm agent"
   [billing]="core llm billing"
-  [runs]="core store bus llm agent billing sandbox runs"
-  [api]="core store bus llm agent billing sandbox runs auth api"
+  [runs]="core store bus llm agent billing sandbox files runs"
+  [api]="core store bus llm agent billing sandbox files runs auth api"
   [http]="core http"
-  [http/handlers]="core store bus llm agent billing sandbox runs auth api http http/handlers"
+  [http/handlers]="core store bus llm agent billing sandbox files runs auth api http http/handlers"
 )
 bad=0
 while IFS= read -r -d '' file; do
