@@ -181,14 +181,16 @@ class Uploader {
   sandbox::SandboxManager& sandboxes() { return sandboxes_; }
 
   // Moves `spooled` into <sandbox.workspace>/uploads/ (created when absent) under safe names
-  // with collision suffixes (rename: the spool dir is on the same filesystem), owned by
-  // (uid, gid) when both are >= 0, then detects types and extracts text. On failure the files
-  // placed so far are removed again and Internal is returned; either way `spooled` is used up.
+  // with collision suffixes (rename: the spool dir is on the same filesystem), owned by the
+  // sandbox's uid/gid when that is not the server's, then detects types and extracts text. On
+  // failure the files placed so far are removed again and Internal is returned; either way
+  // `spooled` is used up.
   boost::asio::awaitable<Result<std::vector<StoredFile>>> Place(const sandbox::SandboxInfo& sandbox,
-                                                                std::vector<SpooledFile> spooled,
-                                                                int uid = -1, int gid = -1);
-  // Deletes placed files (a refused start). Never fails; problems are logged.
-  void Remove(const std::vector<StoredFile>& files);
+                                                                std::vector<SpooledFile> spooled);
+  // Undoes Place for a refused start: deletes the placed files and, when `sandbox.created`
+  // (made for this start, so nothing else is in it), the sandbox's folder: the parent of its
+  // workspace, when named after the project. Never fails; problems are logged.
+  void Remove(const sandbox::SandboxInfo& sandbox, const std::vector<StoredFile>& files);
 
  private:
   boost::asio::awaitable<std::optional<ExtractedText>> ExtractText(

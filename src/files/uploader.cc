@@ -35,6 +35,14 @@ Result<std::string> MoveUnique(const std::filesystem::path& from, const std::fil
   return Internal("Storing an uploaded file failed: too many files with that name");
 }
 
+void RemoveFiles(const std::vector<StoredFile>& files) {
+  for (const auto& f : files) {
+    std::error_code ec;
+    std::filesystem::remove(f.host_path, ec);
+    if (ec) spdlog::warn("removing a refused upload failed: {}", ec.message());
+  }
+}
+
 std::string ReadPrefix(const std::filesystem::path& path, size_t max) {
   std::ifstream in(path, std::ios::binary);
   std::string buf(max, '\0');
@@ -74,7 +82,7 @@ Uploader::Uploader(sandbox::SandboxManager& sandboxes, TypeDetector& detector,
     : sandboxes_(sandboxes), detector_(detector), options_(std::move(options)) {}
 
 boost::asio::awaitable<Result<std::vector<StoredFile>>> Uploader::Place(
-    const sandbox::SandboxInfo& sandbox, std::vector<SpooledFile> spooled, int uid, int gid) {
+    const sandbox::SandboxInfo& sandbox, std::vector<SpooledFile> spooled) {
   const std::filesystem::path dir = sandbox.workspace / kUploadsDir;
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
@@ -82,7 +90,9 @@ boost::asio::awaitable<Result<std::vector<StoredFile>>> Uploader::Place(
     spdlog::error("creating the uploads folder failed: {}", ec.message());
     co_return Internal("Storing an uploaded file failed");
   }
-  const bool chown_to_sandbox = uid >= 0 && gid >= 0;
+  const uid_t uid = sandbox.uid;
+  const gid_t gid = sandbox.gid;
+  const bool chown_to_sandbox = uid != ::geteuid() || gid != ::getegid();
   if (chown_to_sandbox && ::chown(dir.c_str(), uid, gid) != 0) {
     spdlog::warn("chown of the uploads folder failed: {}", std::strerror(errno));
   }
@@ -90,7 +100,7 @@ boost::asio::awaitable<Result<std::vector<StoredFile>>> Uploader::Place(
   for (SpooledFile& file : spooled) {
     auto name = MoveUnique(file.path(), dir, SafeFileName(file.filename()));
     if (!name.ok()) {
-      Remove(placed);
+      RemoveFiles(placed);
       co_return name.status();
     }
     file.Release();
@@ -113,12 +123,13 @@ boost::asio::awaitable<Result<std::vector<StoredFile>>> Uploader::Place(
   co_return placed;
 }
 
-void Uploader::Remove(const std::vector<StoredFile>& files) {
-  for (const auto& f : files) {
-    std::error_code ec;
-    std::filesystem::remove(f.host_path, ec);
-    if (ec) spdlog::warn("removing a refused upload failed: {}", ec.message());
-  }
+void Uploader::Remove(const sandbox::SandboxInfo& sandbox, const std::vector<StoredFile>& files) {
+  RemoveFiles(files);
+  const std::filesystem::path folder = sandbox.workspace.parent_path();
+  if (!sandbox.created || folder.filename() != sandbox.project_id) return;
+  std::error_code ec;
+  std::filesystem::remove_all(folder, ec);
+  if (ec) spdlog::warn("removing the sandbox of a refused start failed: {}", ec.message());
 }
 
 boost::asio::awaitable<std::optional<ExtractedText>> Uploader::ExtractText(

@@ -60,7 +60,10 @@ boost::asio::awaitable<Result<PlacedUploads>> PlaceUploads(
   auto sandbox = uploader.sandboxes().Ensure(*project);
   if (!sandbox.ok()) co_return sandbox.status();
   auto placed = co_await uploader.Place(*sandbox, std::move(spooled));
-  if (!placed.ok()) co_return placed.status();
+  if (!placed.ok()) {
+    uploader.Remove(*sandbox, {});
+    co_return placed.status();
+  }
   co_return PlacedUploads{std::move(*sandbox), std::move(*placed)};
 }
 
@@ -77,7 +80,7 @@ void AttachUploads(const PlacedUploads& placed, store::Message& user_message) {
 }
 
 void RemoveUploads(files::Uploader& uploader, const PlacedUploads& placed) {
-  uploader.Remove(placed.files);
+  uploader.Remove(placed.sandbox, placed.files);
 }
 
 nlohmann::json UploadsResponse(const PlacedUploads& placed) {

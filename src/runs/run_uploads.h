@@ -36,7 +36,8 @@ boost::asio::awaitable<Result<PlacedUploads>> PlaceUploads(store::Store& store,
 // array (files::AttachmentJson).
 void AttachUploads(const PlacedUploads& placed, store::Message& user_message);
 
-// Undoes PlaceUploads for a refused start: removes the placed files.
+// Undoes PlaceUploads for a refused start: removes the placed files, and the sandbox when
+// this start created it.
 void RemoveUploads(files::Uploader& uploader, const PlacedUploads& placed);
 
 // The response's "files" array.

@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/status.h"
@@ -25,8 +26,14 @@ struct SandboxInfo {
   std::string sandbox_id;  // stable for the project's life
   std::string project_id;
   std::filesystem::path workspace;  // host path of /workspace
-  bool created = false;             // made by this call
+  uint32_t uid = 0;                 // host uid (and gid) the sandbox's commands run as
+  uint32_t gid = 0;
+  bool created = false;  // made by this call
 };
+
+// OK when `project_id` is usable as a sandbox name: 1-64 characters of [A-Za-z0-9_-] (UUIDs
+// pass; "..", "/" and empty names do not). InvalidArgument otherwise.
+Status ValidateProjectId(std::string_view project_id);
 
 // Limits of one command; the manager's configured defaults fill what is unset.
 struct CommandOptions {
@@ -49,7 +56,7 @@ class SandboxManager {
   virtual ~SandboxManager() = default;
 
   // Creates the project's sandbox when absent (idempotent, safe under concurrent calls) and
-  // returns it. Internal on a filesystem failure.
+  // returns it. InvalidArgument for a bad project_id; Internal on a filesystem failure.
   virtual Result<SandboxInfo> Ensure(const std::string& project_id) = 0;
   // The project's sandbox if it exists; nullopt otherwise. Never creates anything.
   virtual Result<std::optional<SandboxInfo>> Find(const std::string& project_id) = 0;

@@ -3,6 +3,7 @@
 #include "files/upload.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -219,8 +220,12 @@ class FakeSandboxManager final : public sandbox::SandboxManager {
  public:
   explicit FakeSandboxManager(fs::path root) : root_(std::move(root)) {}
   Result<sandbox::SandboxInfo> Ensure(const std::string& project_id) override {
-    sandbox::SandboxInfo info{"sb-" + project_id, project_id, root_ / project_id / "workspace",
-                              false};
+    sandbox::SandboxInfo info;
+    info.sandbox_id = "sb-" + project_id;
+    info.project_id = project_id;
+    info.workspace = root_ / project_id / "workspace";
+    info.uid = ::geteuid();
+    info.gid = ::getegid();
     fs::create_directories(info.workspace);
     return info;
   }
@@ -297,7 +302,7 @@ TEST_F(UploaderTest, PlacesUnderSafeUniqueNamesAndEmptiesTheSpool) {
   const fs::path uploads = dir_ / "sandboxes" / "p1" / "workspace" / "uploads";
   EXPECT_TRUE(fs::exists(uploads / "x (1).txt"));
   EXPECT_EQ(ReferenceLine((*placed)[0]), "[Attached: x.txt (5 B) -> uploads/x.txt]");
-  uploader_->Remove(*placed);
+  uploader_->Remove(*sandboxes_->Ensure("p1"), *placed);
   EXPECT_EQ(FilesIn(uploads), 0u);
 }
 
