@@ -306,6 +306,19 @@ TEST_F(UploaderTest, PlacesUnderSafeUniqueNamesAndEmptiesTheSpool) {
   EXPECT_EQ(FilesIn(uploads), 0u);
 }
 
+TEST_F(UploaderTest, RemovingForARefusedStartDeletesASandboxItCreated) {
+  std::vector<SpooledFile> files;
+  files.push_back(Spool("a.txt", "a"));
+  auto placed = Place(std::move(files));
+  ASSERT_TRUE(placed.ok());
+  auto info = sandboxes_->Ensure("p1");
+  ASSERT_TRUE(info.ok());
+  info->created = true;
+  uploader_->Remove(*info, *placed);
+  EXPECT_FALSE(fs::exists(dir_ / "sandboxes" / "p1"));
+  EXPECT_TRUE(fs::exists(dir_ / "sandboxes")) << "only the project's own folder";
+}
+
 TEST_F(UploaderTest, TextIsExtractedCappedAndValidUtf8) {
   std::vector<SpooledFile> files;
   files.push_back(Spool("long.txt", "0123456789abcdef-and-more\n"));
