@@ -221,6 +221,7 @@ TEST_F(UploadItest, ClientStillSendingAHugeBodyReadsThe413) {
   const std::string huge(40u << 20, 'z');
   Response r = StartWithFiles(a, {{"prompt", "huge"}}, {{"files", huge, "huge.bin", ""}});
   EXPECT_EQ(r.status, 413) << r.error;
+  EXPECT_EQ(r.Header("Connection").value_or(""), "close") << "the rest of the body was not read";
   ExpectNothingLeftBehind(a, r, "FILE_TOO_LARGE", files_before, sandboxes_before);
   EXPECT_EQ(a.Get("/health").status, 200) << "the server is fine afterwards";
 }
