@@ -56,6 +56,17 @@ const Field kFields[] = {
     {"models", "default", &Config::default_model},
     {"accounts", "default_tier", &Config::default_tier},
     {"store", "sqlite_synchronous", &Config::sqlite_synchronous},
+    {"sandbox", "bwrap_path", &Config::sandbox_bwrap_path},
+    {"sandbox", "setpriv_path", &Config::sandbox_setpriv_path},
+    {"sandbox", "command_timeout_ms", &Config::sandbox_command_timeout_ms},
+    {"sandbox", "max_command_timeout_ms", &Config::sandbox_max_command_timeout_ms},
+    {"sandbox", "output_cap_bytes", &Config::sandbox_output_cap_bytes},
+    {"sandbox", "cpu_seconds", &Config::sandbox_cpu_seconds},
+    {"sandbox", "memory_bytes", &Config::sandbox_memory_bytes},
+    {"sandbox", "max_processes", &Config::sandbox_max_processes},
+    {"sandbox", "max_file_bytes", &Config::sandbox_max_file_bytes},
+    {"sandbox", "max_open_files", &Config::sandbox_max_open_files},
+    {"sandbox", "first_uid", &Config::sandbox_first_uid},
 };
 
 const Field* FindField(std::string_view section, std::string_view key) {
@@ -390,6 +401,22 @@ Status Validate(const Config& c) {
     return InvalidArgument("store.sqlite_synchronous must be \"NORMAL\" or \"FULL\", got '" +
                            c.sqlite_synchronous + "'");
   }
+  if (c.sandbox_bwrap_path.empty()) return InvalidArgument("sandbox.bwrap_path must not be empty");
+  if (c.sandbox_setpriv_path.empty()) {
+    return InvalidArgument("sandbox.setpriv_path must not be empty");
+  }
+  AGENTD_RETURN_IF_ERROR(
+      CheckRange("sandbox.max_command_timeout_ms", c.sandbox_max_command_timeout_ms, 1));
+  AGENTD_RETURN_IF_ERROR(CheckRange("sandbox.command_timeout_ms", c.sandbox_command_timeout_ms, 1,
+                                    c.sandbox_max_command_timeout_ms));
+  AGENTD_RETURN_IF_ERROR(CheckRange("sandbox.output_cap_bytes", c.sandbox_output_cap_bytes, 1));
+  AGENTD_RETURN_IF_ERROR(CheckRange("sandbox.cpu_seconds", c.sandbox_cpu_seconds, 1));
+  AGENTD_RETURN_IF_ERROR(CheckRange("sandbox.memory_bytes", c.sandbox_memory_bytes, 16 << 20));
+  AGENTD_RETURN_IF_ERROR(CheckRange("sandbox.max_processes", c.sandbox_max_processes, 1));
+  AGENTD_RETURN_IF_ERROR(CheckRange("sandbox.max_file_bytes", c.sandbox_max_file_bytes, 1));
+  AGENTD_RETURN_IF_ERROR(CheckRange("sandbox.max_open_files", c.sandbox_max_open_files, 16));
+  AGENTD_RETURN_IF_ERROR(
+      CheckRange("sandbox.first_uid", c.sandbox_first_uid, 1000, 4'000'000'000LL));
   AGENTD_RETURN_IF_ERROR(ValidateModels(c.models));
   if (Result<const llm::ModelEntry*> m = c.models.Resolve(c.default_model); !m.ok()) {
     return InvalidArgument("models.default: " + m.status().message());

@@ -65,6 +65,19 @@ struct Config {
   // credits of [accounts]. billing.new_account_tier mirrors default_tier after loading.
   billing::BillingConfig billing = billing::DefaultBillingConfig();
 
+  // [sandbox] per-project bubblewrap sandboxes under <data_dir>/sandboxes
+  std::string sandbox_bwrap_path = "/usr/bin/bwrap";
+  std::string sandbox_setpriv_path = "/usr/bin/setpriv";  // used when the server runs as root
+  int64_t sandbox_command_timeout_ms = 60000;             // default wall clock of one command
+  int64_t sandbox_max_command_timeout_ms = 600000;        // cap on a command's requested timeout
+  int64_t sandbox_output_cap_bytes = 65536;               // output kept per command
+  int64_t sandbox_cpu_seconds = 300;                      // RLIMIT_CPU
+  int64_t sandbox_memory_bytes = int64_t{2} << 30;        // RLIMIT_AS
+  int64_t sandbox_max_processes = 256;                    // RLIMIT_NPROC (only when run as root)
+  int64_t sandbox_max_file_bytes = int64_t{1} << 30;      // RLIMIT_FSIZE
+  int64_t sandbox_max_open_files = 1024;                  // RLIMIT_NOFILE
+  int64_t sandbox_first_uid = 200000;                     // first per-sandbox uid (as root)
+
   // [store]
   std::string sqlite_synchronous = "NORMAL";  // "NORMAL" or "FULL" (input is case-insensitive)
 };

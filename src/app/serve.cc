@@ -25,6 +25,7 @@
 #include "llm/builtin/echo_llm_client.h"
 #include "runs/run_service.h"
 #include "sandbox/bwrap/bwrap_sandbox.h"
+#include "sandbox/tools/sandbox_tools.h"
 #include "store/sqlite/sqlite_store.h"
 
 namespace agentd::app {
@@ -89,6 +90,25 @@ int Serve(Config config) {
   auto bus = bus::memory::NewMemoryEventBus();
   auto echo = llm::builtin::NewEchoLlmClient();
 
+  sandbox::bwrap::BwrapOptions sandbox_options;
+  sandbox_options.root = std::filesystem::path(config.data_dir) / "sandboxes";
+  sandbox_options.bwrap_path = config.sandbox_bwrap_path;
+  sandbox_options.setpriv_path = config.sandbox_setpriv_path;
+  sandbox_options.default_timeout = std::chrono::milliseconds(config.sandbox_command_timeout_ms);
+  sandbox_options.max_timeout = std::chrono::milliseconds(config.sandbox_max_command_timeout_ms);
+  sandbox_options.output_cap_bytes = static_cast<size_t>(config.sandbox_output_cap_bytes);
+  sandbox_options.cpu_seconds = config.sandbox_cpu_seconds;
+  sandbox_options.memory_bytes = config.sandbox_memory_bytes;
+  sandbox_options.max_processes = config.sandbox_max_processes;
+  sandbox_options.max_file_bytes = config.sandbox_max_file_bytes;
+  sandbox_options.max_open_files = config.sandbox_max_open_files;
+  sandbox_options.first_uid = static_cast<uint32_t>(config.sandbox_first_uid);
+  auto sandboxes = sandbox::bwrap::NewBwrapSandboxManager(sandbox_options);
+  if (!sandboxes.ok()) return Fail(sandboxes.status());
+  auto sandbox_tools = sandbox::tools::NewSandboxToolProvider(
+      **sandboxes, {.max_command_timeout = std::chrono::duration_cast<std::chrono::seconds>(
+                        sandbox_options.max_timeout)});
+
   const int threads = config.io_threads > 0
                           ? config.io_threads
                           : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
@@ -107,8 +127,6 @@ int Serve(Config config) {
   run_options.subscriber_queue_bytes = static_cast<size_t>(config.subscriber_queue_bytes);
   run_options.default_tier = config.billing.new_account_tier;
   run_options.starting_credits_micro = config.billing.new_account_credits_micro;
-  auto sandboxes = sandbox::bwrap::NewBwrapSandboxManager({.root = config.data_dir + "/sandboxes"});
-  if (!sandboxes.ok()) return Fail(sandboxes.status());
   auto type_detector = files::TypeDetector::Create();
   if (!type_detector.ok()) return Fail(type_detector.status());
   // Spooled under the data dir, like the sandboxes, so placing an upload is a rename.
@@ -121,11 +139,11 @@ int Serve(Config config) {
   // Spool files of requests cut off by a previous server's end.
   std::error_code spool_ec;
   std::filesystem::remove_all(spool_dir, spool_ec);
-  runs::RunTools tools;
-  tools.sandboxes = sandboxes->get();
-  tools.uploads = &uploader;
-  runs::RunService run_service(**store, *bus, {{"builtin", echo.get()}}, std::move(tools),
-                               io.get_executor(), run_options);
+  runs::RunService run_service(
+      **store, *bus, {{"builtin", echo.get()}},
+      runs::RunTools{
+          .providers = {sandbox_tools.get()}, .sandboxes = sandboxes->get(), .uploads = &uploader},
+      io.get_executor(), run_options);
   auto reaped = run_service.RecoverLostRuns();
   if (!reaped.ok()) return Fail(reaped.status());
   if (*reaped > 0) spdlog::warn("recovered {} run(s) left running by a previous server", *reaped);

@@ -84,6 +84,17 @@ void ExpectDefaults(const Config& c) {
   EXPECT_EQ(c.default_model, "kortix/minimax");
   EXPECT_EQ(c.default_tier, "free");
   EXPECT_EQ(c.sqlite_synchronous, "NORMAL");
+  EXPECT_EQ(c.sandbox_bwrap_path, "/usr/bin/bwrap");
+  EXPECT_EQ(c.sandbox_setpriv_path, "/usr/bin/setpriv");
+  EXPECT_EQ(c.sandbox_command_timeout_ms, 60000);
+  EXPECT_EQ(c.sandbox_max_command_timeout_ms, 600000);
+  EXPECT_EQ(c.sandbox_output_cap_bytes, 65536);
+  EXPECT_EQ(c.sandbox_cpu_seconds, 300);
+  EXPECT_EQ(c.sandbox_memory_bytes, int64_t{2} << 30);
+  EXPECT_EQ(c.sandbox_max_processes, 256);
+  EXPECT_EQ(c.sandbox_max_file_bytes, int64_t{1} << 30);
+  EXPECT_EQ(c.sandbox_max_open_files, 1024);
+  EXPECT_EQ(c.sandbox_first_uid, 200000);
   EXPECT_EQ(c.billing.price_multiplier_ppm, 1'000'000);
   EXPECT_EQ(c.billing.new_account_tier, "free");
   EXPECT_EQ(c.billing.new_account_credits_micro, 3'000'000);
@@ -234,6 +245,10 @@ TEST_F(ConfigTest, NullEnvironmentLookupIsAllowed) {
 
 TEST_F(ConfigTest, BadPortIsRefused) {
   ExpectInvalid(LoadText("[server]\nport = 70000\n"), "server.port must be between 0 and 65535");
+  ExpectInvalid(LoadText("[sandbox]\ncommand_timeout_ms = 700000\n"),
+                "sandbox.command_timeout_ms must be between 1 and 600000");
+  ExpectInvalid(LoadText("[sandbox]\nfirst_uid = 0\n"), "sandbox.first_uid");
+  ExpectInvalid(LoadText("[sandbox]\nnetwork = true\n"), "unknown configuration key");
   ExpectInvalid(LoadText("[server]\nport = -1\n"), "server.port");
   ExpectInvalid(LoadText("[server]\nport = \"8000\"\n"), "server.port must be an integer");
   ExpectInvalid(LoadText("[server]\nport = 99999999999\n"), "server.port is out of range");
