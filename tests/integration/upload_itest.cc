@@ -213,6 +213,17 @@ TEST_F(UploadItest, ChecksBeforeFilesAnswerFirstWhenTheBodyIsReadWhole) {
   EXPECT_EQ(bad.status, 400) << bad.body;
 }
 
+TEST_F(UploadItest, NoCreditsIs402BeforeTheFileLimit) {
+  Api a = NewUser();
+  CommandResult set = RunAgentdCommand(
+      {"account", "set", a.user(), "--credits", "0", "--data-dir", server()->data_dir()});
+  ASSERT_EQ(set.exit_code, 0) << set.out << set.err;
+  Response r = StartWithFiles(a, {{"prompt", "x"}},
+                              {{"files", std::string(kMaxFileBytes + 1, 'x'), "big.txt", ""}});
+  EXPECT_EQ(r.status, 402) << r.body;
+  EXPECT_EQ(StrAt(r.Json(), {"detail", "error_code"}), "INSUFFICIENT_CREDITS") << r.body;
+}
+
 TEST_F(UploadItest, ClientStillSendingAHugeBodyReadsThe413) {
   Api a = NewUser();
   const size_t files_before = UploadedFileCount();
