@@ -15,7 +15,8 @@
 #   BENCH_CLIENT_THREADS=1      client io threads (saturate, streams)
 #   BENCH_IO_THREADS=0          server [server] io_threads (0 = one per hardware thread)
 #   BENCH_SKIP_BUILD=1          use the binaries already in BUILD_DIR
-#   BENCH_ONLY="saturate steady stop streams agent"   subset of scenarios to run
+#   BENCH_UPLOAD_MB="20 200"    file sizes of the upload scenario (a fresh server each)
+#   BENCH_ONLY="saturate steady stop streams agent upload"   subset of scenarios to run
 #   BENCH_AGENT_STEPS=2000      model steps of the agent scenario (agent_step_bench)
 #   BENCH_OUT=FILE              also append the raw output here
 #   BENCH_WRK=0                 skip the wrk cross-check of the saturate scenario
@@ -30,7 +31,8 @@ STEADY_RATE=${BENCH_STEADY_RATE:-200}
 STOP_RUNS=${BENCH_STOP_RUNS:-200}
 CLIENT_THREADS=${BENCH_CLIENT_THREADS:-1}
 IO_THREADS=${BENCH_IO_THREADS:-0}
-ONLY=${BENCH_ONLY:-"saturate steady stop streams agent"}
+UPLOAD_MB=${BENCH_UPLOAD_MB:-"20 200"}
+ONLY=${BENCH_ONLY:-"saturate steady stop streams agent upload"}
 AGENT_STEPS=${BENCH_AGENT_STEPS:-2000}
 
 if [[ -z "${BENCH_SKIP_BUILD:-}" ]]; then
@@ -95,6 +97,7 @@ concurrent_runs = 1000000
 threads = 1000000
 projects = 1000000
 models = "all"
+max_file_mb = 1024
 EOF
   "$AGENTD" serve --port 0 --data-dir "$dir/data" --config "$dir.toml" \
     >"$dir.stdout" 2>"$dir.stderr" &
@@ -175,6 +178,38 @@ if wants agent; then
   if [[ -n "${BENCH_OUT:-}" ]]; then cat "$WORK/out.agent" >>"$BENCH_OUT"; fi
 fi
 
+if wants upload; then
+  # One file through POST /agent/start (curl streams it from disk) against cp of the same file
+  # on the same filesystem; the server's peak RSS (VmHWM) on a fresh server per size.
+  token=$("$BENCH" tokens --users 1 | head -1)
+  for mb in $UPLOAD_MB; do
+    file=$WORK/upload$mb.bin
+    head -c "$((mb * 1048576))" /dev/urandom >"$file"
+    t0=$(date +%s.%N)
+    cp "$file" "$file.copy"
+    t1=$(date +%s.%N)
+    rm -f "$file.copy"
+    start_server "upload$mb"
+    hwm_before=$(awk '/^VmHWM/ { print $2 }' "/proc/$SERVER_PID/status")
+    out=$(curl -s -o "$WORK/upload$mb.json" -w '%{http_code} %{time_total}' \
+      -H "Authorization: Bearer $token" -F prompt=upload -F "files=@$file;filename=big.bin" \
+      "http://127.0.0.1:$PORT/agent/start")
+    hwm_after=$(awk '/^VmHWM/ { print $2 }' "/proc/$SERVER_PID/status")
+    read -r code secs <<<"$out"
+    echo "== upload ${mb} MiB: HTTP $code in $secs s; cp $(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }') s;" \
+      "server VmHWM ${hwm_before} -> ${hwm_after} KiB"
+    [[ $code == 200 ]] || cat "$WORK/upload$mb.json"
+    awk -v mb="$mb" -v s="$secs" -v a="$t0" -v b="$t1" -v h="$hwm_after" -v h0="$hwm_before" 'BEGIN {
+      printf "up%s upload_mib_per_s %.1f\n", mb, mb / s
+      printf "up%s cp_mib_per_s %.1f\n", mb, mb / (b - a)
+      printf "up%s upload_vs_cp_pct %.1f\n", mb, 100 * (b - a) / s
+      printf "up%s peak_rss_mib %.1f\n", mb, h / 1024
+      printf "up%s peak_rss_growth_mib %.1f\n", mb, (h - h0) / 1024 }' >>"$FIGURES"
+    stop_server
+    rm -f "$file"
+  done
+fi
+
 # ---- table
 fig() { awk -v p="$1" -v k="$2" '$1 == p && $2 == k { print $3 }' "$FIGURES" | tail -1; }
 row() {  # label value unit target verdict
@@ -213,6 +248,15 @@ if wants streams; then
     v=$(fig "s$s" streams_rss_per_stream_kib); row "3. server RSS per open stream, $s, KiB" "$(fmt "$v" 1)" "< 30" "$(verdict "$v" "<" 30)"
     v=$(fig "s$s" streams_rss_stream_only_kib); row "3. of which the stream itself, $s, KiB" "$(fmt "$v" 1)" "" ""
     v=$(fig "s$s" streams_rss_peak_per_stream_kib); row "3. RSS per stream at peak RSS, $s, KiB" "$(fmt "$v" 1)" "" ""
+  done
+fi
+if wants upload; then
+  for mb in $UPLOAD_MB; do
+    v=$(fig "up$mb" upload_mib_per_s); row "6. upload ${mb} MiB via /agent/start, MiB/s" "$(fmt "$v" 1)" "" ""
+    v=$(fig "up$mb" cp_mib_per_s); row "6. cp of the same file, MiB/s" "$(fmt "$v" 1)" "" ""
+    v=$(fig "up$mb" upload_vs_cp_pct); row "6. upload speed as % of cp, ${mb} MiB" "$(fmt "$v" 1)" "" ""
+    v=$(fig "up$mb" peak_rss_mib); row "6. server peak RSS (VmHWM), ${mb} MiB, MiB" "$(fmt "$v" 1)" "" ""
+    v=$(fig "up$mb" peak_rss_growth_mib); row "6. peak RSS growth during upload, MiB" "$(fmt "$v" 1)" "" ""
   done
 fi
 if wants stop; then

@@ -18,12 +18,13 @@ declare -A allowed=(
   [sandbox]="core sandbox"
   [sandbox/bwrap]="core sandbox sandbox/bwrap"
   [sandbox/tools]="core llm agent sandbox sandbox/tools"
+  [files]="core sandbox files"
   [agent]="core llm agent"
   [billing]="core llm billing"
-  [runs]="core store bus llm agent billing sandbox runs"
-  [api]="core store bus llm agent billing sandbox runs auth api"
+  [runs]="core store bus llm agent billing sandbox files runs"
+  [api]="core store bus llm agent billing sandbox files runs auth api"
   [http]="core http"
-  [http/handlers]="core store bus llm agent billing sandbox runs auth api http http/handlers"
+  [http/handlers]="core store bus llm agent billing sandbox files runs auth api http http/handlers"
 )
 bad=0
 while IFS= read -r -d '' file; do

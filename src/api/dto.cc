@@ -16,9 +16,14 @@ nlohmann::json OptionalText(const std::string& s) {
 }  // namespace
 
 nlohmann::json StartedRunToJson(const runs::StartedRun& run) {
-  return {{"thread_id", run.thread_id},   {"agent_run_id", run.run_id},
-          {"project_id", run.project_id}, {"sandbox_id", nullptr},
-          {"status", "running"},          {"model_name", run.model_name}};
+  nlohmann::json j = {{"thread_id", run.thread_id},
+                      {"agent_run_id", run.run_id},
+                      {"project_id", run.project_id},
+                      {"sandbox_id", run.sandbox_id ? nlohmann::json(*run.sandbox_id) : nullptr},
+                      {"status", "running"},
+                      {"model_name", run.model_name}};
+  if (run.files.is_array()) j["files"] = run.files;
+  return j;
 }
 
 nlohmann::json RunDetailToJson(const store::Run& run) {

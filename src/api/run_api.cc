@@ -143,10 +143,11 @@ boost::asio::awaitable<Result<nlohmann::json>> RunApi::StartRun(const auth::Prin
   if (!model.ok()) co_return model.status();
   const llm::ModelEntry& entry = *model->entry;
   // 5.-6., 8. Credits, thread and project limits and the concurrency slot are checked in the
-  // start transaction (Store::CreateRun). 7. Files arrive with the sandbox issue; refuse rather
-  // than drop them silently.
-  if (form.file_count > 0) {
-    co_return Status(StatusCode::kUnimplemented, "File uploads are not supported yet");
+  // start transaction (Store::CreateRun). 7. File limits were checked as the body streamed in;
+  // a refusal then is answered here, after reads that give the refusals before it.
+  if (!form.file_refusal.ok()) {
+    if (Status s = GateRefusal(*account, **tier, form); !s.ok()) co_return s;
+    co_return form.file_refusal;
   }
   const double billing_ms = timer.Lap();
 
@@ -172,7 +173,7 @@ boost::asio::awaitable<Result<nlohmann::json>> RunApi::StartRun(const auth::Prin
   }
   input.mode = *mode;
   input.memory_enabled = memory_enabled && (*tier)->memory_allowed;
-  auto started = co_await runs_.Start(std::move(input));
+  auto started = co_await runs_.Start(std::move(input), std::move(form.files));
   if (!started.ok()) co_return started.status();
   nlohmann::json body = StartedRunToJson(*started);
   if (form.emit_timing && account->role == "super_admin") {
@@ -245,6 +246,30 @@ Result<nlohmann::json> RunApi::ListMessages(const auth::Principal& caller,
   nlohmann::json list = nlohmann::json::array();
   for (const auto& m : messages) list.push_back(MessageToJson(m));
   return nlohmann::json{{"messages", std::move(list)}};
+}
+
+Status RunApi::GateRefusal(const store::Account& account, const billing::TierConfig& tier,
+                           const StartRunForm& form) {
+  if (account.balance_micro <= 0) {
+    return Status(StatusCode::kResourceExhausted, "Insufficient credits", "INSUFFICIENT_CREDITS",
+                  {{"balance", static_cast<double>(account.balance_micro) / 1e6}});
+  }
+  const bool new_thread = !Present(form.thread_id) || form.optimistic.value_or("") == "true";
+  if (!new_thread) return Status::Ok();
+  AGENTD_ASSIGN_OR_RETURN(store::AccountUsage usage, runs_.GetAccountUsage(account.account_id));
+  if (tier.max_threads >= 0 && usage.threads >= tier.max_threads) {
+    return Status(StatusCode::kResourceExhausted,
+                  "Thread limit reached (" + std::to_string(tier.max_threads) + ")",
+                  "THREAD_LIMIT_EXCEEDED",
+                  {{"limit", tier.max_threads}, {"current_count", usage.threads}});
+  }
+  return Status::Ok();
+}
+
+Result<UploadLimits> RunApi::UploadLimitsFor(const auth::Principal& caller) {
+  AGENTD_ASSIGN_OR_RETURN(store::Account account, AccountOf(caller.user_id));
+  AGENTD_ASSIGN_OR_RETURN(const billing::TierConfig* tier, TierOf(account));
+  return UploadLimits{tier->max_file_bytes, tier->max_files_per_request};
 }
 
 Result<nlohmann::json> RunApi::GetLimits(const auth::Principal& caller) {

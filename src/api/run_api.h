@@ -13,6 +13,7 @@
 #include "auth/verifier.h"
 #include "billing/billing.h"
 #include "core/status.h"
+#include "files/upload.h"
 #include "llm/model_catalog.h"
 #include "runs/run_service.h"
 
@@ -28,10 +29,19 @@ struct StartRunForm {
   std::optional<std::string> optimistic;
   std::optional<std::string> memory_enabled;
   std::optional<std::string> mode;
-  size_t file_count = 0;
+  std::vector<files::SpooledFile> files;  // the uploads, already spooled to disk
+  // FILE_TOO_LARGE / TOO_MANY_FILES met while the body streamed in: returned after the checks
+  // API.md section 4 puts before it (fields, thread, model, credits, thread/project limits).
+  Status file_refusal;
   // X-Emit-Timing: true (honoured for super_admin only) and the handler's auth time.
   bool emit_timing = false;
   double auth_ms = 0;
+};
+
+// Per-tier upload limits (files::kNoLimit = none), known before the body is read.
+struct UploadLimits {
+  int64_t max_file_bytes = files::kNoLimit;
+  int64_t max_files = files::kNoLimit;
 };
 
 class RunApi {
@@ -45,7 +55,9 @@ class RunApi {
   // (fields, "Unknown model: X"), NotFound, PermissionDenied MODEL_ACCESS_DENIED, the billing
   // refusals of Store::CreateRun (INSUFFICIENT_CREDITS, THREAD_/PROJECT_LIMIT_EXCEEDED,
   // AGENT_RUN_LIMIT_EXCEEDED), AlreadyExists THREAD_ALREADY_EXISTS, Aborted THREAD_BUSY,
-  // Unimplemented (files). With form.emit_timing from a super_admin the body has "timing".
+  // form.file_refusal (413) after those that apply, Unimplemented (files on a server without
+  // sandboxes). Files are placed in the project's sandbox before the run commits and listed
+  // in the body's "files". With form.emit_timing from a super_admin the body has "timing".
   boost::asio::awaitable<Result<nlohmann::json>> StartRun(const auth::Principal& caller,
                                                           StartRunForm form);
   // {"status": <final status>}
@@ -58,6 +70,8 @@ class RunApi {
                                         std::optional<std::string> before);
   Result<nlohmann::json> ListActiveRuns(const auth::Principal& caller);
   Result<nlohmann::json> ListMessages(const auth::Principal& caller, const std::string& thread_id);
+  // The caller's tier's file limits (the default tier's for an account not yet seen).
+  Result<UploadLimits> UploadLimitsFor(const auth::Principal& caller);
   // GET /limits: {"tier","role","balance","balance_micro","limits":{...},"usage":{...},
   // "allowed_models":[...]}; an account not yet seen is shown as it would be created.
   Result<nlohmann::json> GetLimits(const auth::Principal& caller);
@@ -73,6 +87,10 @@ class RunApi {
   // The caller's account, or the one a first start would create.
   Result<store::Account> AccountOf(const std::string& account_id);
   Result<const billing::TierConfig*> TierOf(const store::Account& account) const;
+  // The credit and thread/project-limit refusals CreateRun would give, read without writing
+  // (to order them before a 413); OK when none applies.
+  Status GateRefusal(const store::Account& account, const billing::TierConfig& tier,
+                     const StartRunForm& form);
 
   runs::RunService& runs_;
   const llm::ModelCatalog& catalog_;

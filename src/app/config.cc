@@ -52,6 +52,9 @@ const Field kFields[] = {
     {"runs", "subscriber_queue_bytes", &Config::subscriber_queue_bytes},
     {"http", "max_body_bytes", &Config::max_body_bytes},
     {"http", "cors_allowed_origins", &Config::cors_allowed_origins},
+    {"http", "upload_drain_bytes", &Config::upload_drain_bytes},
+    {"uploads", "text_cap_bytes", &Config::upload_text_cap_bytes},
+    {"uploads", "pdftotext_timeout_ms", &Config::upload_pdftotext_timeout_ms},
     {"models", "default", &Config::default_model},
     {"accounts", "default_tier", &Config::default_tier},
     {"store", "sqlite_synchronous", &Config::sqlite_synchronous},
@@ -515,6 +518,10 @@ Status Validate(const Config& c) {
   AGENTD_RETURN_IF_ERROR(CheckRange("runs.retention_sweep_ms", c.retention_sweep_ms, 1));
   AGENTD_RETURN_IF_ERROR(CheckRange("runs.subscriber_queue_bytes", c.subscriber_queue_bytes, 1));
   AGENTD_RETURN_IF_ERROR(CheckRange("http.max_body_bytes", c.max_body_bytes, 1));
+  AGENTD_RETURN_IF_ERROR(CheckRange("http.upload_drain_bytes", c.upload_drain_bytes, 0));
+  AGENTD_RETURN_IF_ERROR(CheckRange("uploads.text_cap_bytes", c.upload_text_cap_bytes, 0));
+  AGENTD_RETURN_IF_ERROR(
+      CheckRange("uploads.pdftotext_timeout_ms", c.upload_pdftotext_timeout_ms, 1));
   for (const std::string& origin : c.cors_allowed_origins) {
     if (origin.empty()) return InvalidArgument("http.cors_allowed_origins has an empty entry");
   }

@@ -48,8 +48,14 @@ struct Config {
   int64_t subscriber_queue_bytes = 1048576;
 
   // [http]
-  int64_t max_body_bytes = int64_t{64} * 1024 * 1024;
+  int64_t max_body_bytes = int64_t{64} * 1024 * 1024;  // bodies read whole (not uploads)
+  // What is still read of a refused upload's body (413) so the client can read the answer.
+  int64_t upload_drain_bytes = int64_t{16} * 1024 * 1024;
   std::vector<std::string> cors_allowed_origins;  // empty = no cross-origin access
+
+  // [uploads] (per-tier size and count limits live in [tiers.<name>])
+  int64_t upload_text_cap_bytes = 102400;       // extracted text kept per file
+  int64_t upload_pdftotext_timeout_ms = 20000;  // pdftotext run in the sandbox
 
   // [models] default, and [models."<name>"] tables merged into the catalogue
   std::string default_model = "kortix/minimax";  // must resolve in `models`

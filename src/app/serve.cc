@@ -23,6 +23,7 @@
 #include "api/run_api.h"
 #include "auth/jwt/jwt_verifier.h"
 #include "bus/memory/memory_event_bus.h"
+#include "files/upload.h"
 #include "http/handlers/agent_handlers.h"
 #include "http/handlers/run_handlers.h"
 #include "http/server.h"
@@ -152,10 +153,23 @@ int Serve(Config config) {
   run_options.default_tier = config.billing.new_account_tier;
   run_options.starting_credits_micro = config.billing.new_account_credits_micro;
   auto memory_tools = runs::NewMemoryToolProvider(**store);
+  auto type_detector = files::TypeDetector::Create();
+  if (!type_detector.ok()) return Fail(type_detector.status());
+  // Spooled under the data dir, like the sandboxes, so placing an upload is a rename.
+  const std::string spool_dir = config.data_dir + "/tmp/uploads";
+  files::Uploader uploader(
+      **sandboxes, **type_detector,
+      {.spool_dir = spool_dir,
+       .text_cap_bytes = static_cast<size_t>(config.upload_text_cap_bytes),
+       .pdftotext_timeout = std::chrono::milliseconds(config.upload_pdftotext_timeout_ms)});
+  // Spool files of requests cut off by a previous server's end.
+  std::error_code spool_ec;
+  std::filesystem::remove_all(spool_dir, spool_ec);
   runs::RunService run_service(
       **store, *bus, llm_clients,
       runs::RunTools{.providers = {memory_tools.get(), sandbox_tools.get()},
-                     .sandboxes = sandboxes->get()},
+                     .sandboxes = sandboxes->get(),
+                     .uploads = &uploader},
       io.get_executor(), run_options);
   auto reaped = run_service.RecoverLostRuns();
   if (!reaped.ok()) return Fail(reaped.status());
@@ -175,6 +189,9 @@ int Serve(Config config) {
   http::Router router;
   http::RunHandlerOptions handler_options;
   handler_options.heartbeat = std::chrono::milliseconds(config.heartbeat_ms);
+  handler_options.max_body_bytes = static_cast<size_t>(config.max_body_bytes);
+  handler_options.upload_drain_bytes = static_cast<size_t>(config.upload_drain_bytes);
+  handler_options.spool_dir = spool_dir;
   http::AddRunRoutes(router, run_api, *verifier, handler_options);
   http::AddAgentRoutes(router, agent_api, *verifier);
 
@@ -182,6 +199,7 @@ int Serve(Config config) {
   server_options.host = config.host;
   server_options.port = static_cast<uint16_t>(config.port);
   server_options.max_body_bytes = static_cast<size_t>(config.max_body_bytes);
+  server_options.upload_drain_bytes = static_cast<size_t>(config.upload_drain_bytes);
   server_options.cors_allowed_origins = config.cors_allowed_origins;
   http::HttpServer server(io, router, server_options);
   auto port = server.Listen();

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
+#include <cstdint>
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -12,14 +13,31 @@
 #include <utility>
 #include <vector>
 
+#include "core/status.h"
+
 namespace agentd::http {
+
+// The body of a request whose route streams it (Router::BodyMode::kStream), read piece by
+// piece so it is never held whole. Used by one handler coroutine at a time.
+class BodyReader {
+ public:
+  virtual ~BodyReader() = default;
+  // The next piece of the body, valid until the next call; empty once the body has ended.
+  // InvalidArgument for a malformed body (bad chunking), Unavailable when the connection
+  // failed or timed out. Answers "100 Continue" first when the client asked for it.
+  virtual boost::asio::awaitable<Result<std::string_view>> Read() = 0;
+  virtual bool done() const = 0;
+  // Body bytes read so far.
+  virtual uint64_t bytes_read() const = 0;
+};
 
 struct HttpRequest {
   std::string method;                                        // "GET", "POST", ...
   std::string path;                                          // decoded path, no query
   std::vector<std::pair<std::string, std::string>> query;    // decoded
   std::vector<std::pair<std::string, std::string>> headers;  // names lowercased
-  std::string body;
+  std::string body;                   // the whole body, unless the route streams it
+  BodyReader* body_reader = nullptr;  // set (and `body` empty) when the route streams it
   std::unordered_map<std::string, std::string> params;  // from the route pattern
 
   // First value, or "" when absent. `name` must be lowercase.
@@ -41,6 +59,9 @@ struct HttpResponse {
   // When set, the response is streamed: headers go out, then this writes the body; the
   // connection closes when it returns.
   std::function<boost::asio::awaitable<void>(ChunkWriter&)> stream;
+  // Close the connection after this response without reading the rest of a streamed request
+  // body (the handler already read as much of it as it would).
+  bool close = false;
 
   static HttpResponse Json(int status, const nlohmann::json& body);
   static HttpResponse Empty(int status);

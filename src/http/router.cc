@@ -23,8 +23,8 @@ bool IsCapture(const std::string& s) { return s.size() > 2 && s.front() == '{' &
 
 }  // namespace
 
-void Router::Add(std::string method, std::string_view pattern, Handler handler) {
-  routes_.push_back({std::move(method), Split(pattern), std::move(handler)});
+void Router::Add(std::string method, std::string_view pattern, Handler handler, BodyMode body) {
+  routes_.push_back({std::move(method), Split(pattern), std::move(handler), body});
 }
 
 Router::Match Router::Find(HttpRequest& request) const {
@@ -49,6 +49,7 @@ Router::Match Router::Find(HttpRequest& request) const {
     }
     m.kind = MatchKind::kFound;
     m.handler = &route.handler;
+    m.body = route.body;
     return m;
   }
   return m;

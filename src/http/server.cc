@@ -58,6 +58,91 @@ class SocketChunkWriter final : public ChunkWriter {
   beast::tcp_stream& stream_;
 };
 
+// The body of a streamed route, read into a fixed buffer as the handler asks for it.
+class BeastBodyReader final : public BodyReader {
+ public:
+  BeastBodyReader(beast::tcp_stream& stream, beast::flat_buffer& buffer,
+                  bhttp::request_parser<bhttp::buffer_body>& parser,
+                  std::chrono::milliseconds timeout, bool expect_continue)
+      : stream_(stream),
+        buffer_(buffer),
+        parser_(parser),
+        timeout_(timeout),
+        expect_continue_(expect_continue),
+        piece_(kPieceBytes) {}
+
+  asio::awaitable<Result<std::string_view>> Read() override {
+    if (failed_) co_return Unavailable("The request body could not be read");
+    if (expect_continue_ && !continue_sent_ && !parser_.is_done()) {
+      continue_sent_ = true;
+      static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+      stream_.expires_after(timeout_);
+      auto wrote = co_await asio::async_write(
+          stream_, asio::const_buffer(kContinue.data(), kContinue.size()), kTuple);
+      if (std::get<0>(wrote)) {
+        failed_ = true;
+        co_return Unavailable("Connection lost");
+      }
+    }
+    while (!parser_.is_done()) {
+      parser_.get().body().data = piece_.data();
+      parser_.get().body().size = piece_.size();
+      stream_.expires_after(timeout_);
+      auto result = co_await bhttp::async_read(stream_, buffer_, parser_, kTuple);
+      boost::system::error_code ec = std::get<0>(result);
+      if (ec == bhttp::error::need_buffer) ec = {};
+      if (ec) {
+        failed_ = true;
+        if (ec.category() == bhttp::make_error_code(bhttp::error::need_buffer).category()) {
+          co_return InvalidArgument("Malformed HTTP request body");
+        }
+        co_return Unavailable("Connection closed while reading the request body");
+      }
+      const size_t got = piece_.size() - parser_.get().body().size;
+      if (got > 0) {
+        bytes_read_ += got;
+        co_return std::string_view(piece_.data(), got);
+      }
+    }
+    co_return std::string_view();
+  }
+
+  bool done() const override { return parser_.is_done(); }
+  uint64_t bytes_read() const override { return bytes_read_; }
+  bool failed() const { return failed_; }
+  // The client waits for "100 Continue" before sending: nothing of the body is on the way.
+  bool body_withheld() const { return expect_continue_ && !continue_sent_; }
+
+  // Reads and drops the rest of the body, at most `max` bytes; true when it ended.
+  asio::awaitable<bool> Drain(uint64_t max) {
+    const uint64_t start = bytes_read_;
+    while (!parser_.is_done()) {
+      if (bytes_read_ - start > max) co_return false;
+      auto piece = co_await Read();
+      if (!piece.ok()) co_return false;
+    }
+    co_return true;
+  }
+
+ private:
+  static constexpr size_t kPieceBytes = 64 * 1024;
+
+  beast::tcp_stream& stream_;
+  beast::flat_buffer& buffer_;
+  bhttp::request_parser<bhttp::buffer_body>& parser_;
+  const std::chrono::milliseconds timeout_;
+  const bool expect_continue_;
+  std::vector<char> piece_;
+  bool continue_sent_ = false;
+  bool failed_ = false;
+  uint64_t bytes_read_ = 0;
+};
+
+// After closing the sending side with part of a request body unread: read and drop what the
+// client still sends for a moment, so the kernel does not answer it with a reset that would
+// destroy the response before the client reads it.
+constexpr auto kLingerTime = std::chrono::seconds(2);
+
 }  // namespace
 
 class HttpServer::Impl {
@@ -127,9 +212,8 @@ class HttpServer::Impl {
     return resp;
   }
 
-  asio::awaitable<HttpResponse> Dispatch(HttpRequest& req) {
+  asio::awaitable<HttpResponse> Dispatch(HttpRequest& req, const Router::Match& match) {
     if (req.method == "OPTIONS") co_return Preflight(req);
-    auto match = router_.Find(req);
     if (match.kind == Router::MatchKind::kNoPath) {
       co_return HttpResponse::Json(404, {{"detail", "Not Found"}});
     }
@@ -159,49 +243,96 @@ class HttpServer::Impl {
     return out;
   }
 
+  // Reads the rest of a whole-body request. On failure writes the error answer and returns false.
+  asio::awaitable<bool> ReadWholeBody(beast::tcp_stream& stream, beast::flat_buffer& buffer,
+                                      bhttp::request_parser<bhttp::empty_body>& head,
+                                      HttpRequest& req) {
+    bhttp::request_parser<bhttp::string_body> parser(std::move(head));
+    parser.body_limit(options_.max_body_bytes);
+    auto read_result = co_await bhttp::async_read(stream, buffer, parser, kTuple);
+    boost::system::error_code ec = std::get<0>(read_result);
+    if (!ec) {
+      req.body = std::move(parser.get().body());
+      co_return true;
+    }
+    if (ec == beast::error::timeout || ec == asio::error::connection_reset ||
+        ec == asio::error::eof || ec == bhttp::error::end_of_stream) {
+      co_return false;
+    }
+    HttpResponse err = ec == bhttp::error::body_limit
+                           ? HttpResponse::Json(413, {{"detail", "Request body too large"}})
+                           : HttpResponse::Json(400, {{"detail", "Malformed HTTP request"}});
+    auto out = ToBeast(err, 11, false);
+    co_await bhttp::async_write(stream, out, kTuple);
+    co_return false;
+  }
+
   asio::awaitable<void> Session(beast::tcp_stream stream) {
     beast::flat_buffer buffer;
+    bool linger = false;  // closing with part of a request body unread
     for (;;) {
-      bhttp::request_parser<bhttp::string_body> parser;
-      parser.body_limit(options_.max_body_bytes);
+      bhttp::request_parser<bhttp::empty_body> head;
+      head.body_limit(boost::none);  // each body mode sets its own limit below
       stream.expires_after(options_.read_timeout);
-      auto read_result = co_await bhttp::async_read(stream, buffer, parser, kTuple);
+      auto read_result = co_await bhttp::async_read_header(stream, buffer, head, kTuple);
       boost::system::error_code ec = std::get<0>(read_result);
       if (ec == bhttp::error::end_of_stream || ec == asio::error::eof) break;
       if (ec) {
         if (ec == beast::error::timeout || ec == asio::error::connection_reset) break;
-        HttpResponse err = ec == bhttp::error::body_limit
-                               ? HttpResponse::Json(413, {{"detail", "Request body too large"}})
-                               : HttpResponse::Json(400, {{"detail", "Malformed HTTP request"}});
+        HttpResponse err = HttpResponse::Json(400, {{"detail", "Malformed HTTP request"}});
         auto out = ToBeast(err, 11, false);
         co_await bhttp::async_write(stream, out, kTuple);
         break;
       }
-      auto breq = parser.release();
+      const auto& breq = head.get();
       HttpRequest req;
       req.method = std::string(breq.method_string());
       for (const auto& field : breq) {
         req.headers.emplace_back(Lower(field.name_string()), std::string(field.value()));
       }
-      req.body = std::move(breq.body());
-      const bool keep_alive = breq.keep_alive();
+      const unsigned version = breq.version();
+      bool keep_alive = breq.keep_alive();
+      const bool target_ok = ParseTarget(breq.target(), req);
+      Router::Match match;
+      if (target_ok) match = router_.Find(req);
       HttpResponse resp;
-      if (ParseTarget(breq.target(), req)) {
-        resp = co_await Dispatch(req);
+      if (target_ok && match.kind == Router::MatchKind::kFound &&
+          match.body == Router::BodyMode::kStream) {
+        bhttp::request_parser<bhttp::buffer_body> parser(std::move(head));
+        parser.body_limit(boost::none);  // the handler bounds what it keeps
+        BeastBodyReader reader(stream, buffer, parser, options_.read_timeout,
+                               Lower(req.Header("expect")) == "100-continue");
+        req.body_reader = &reader;
+        resp = co_await Dispatch(req, match);
+        if (!reader.done()) {
+          bool drained = false;
+          if (!resp.close && !reader.failed() && !reader.body_withheld()) {
+            drained = co_await reader.Drain(options_.upload_drain_bytes);
+          }
+          if (!drained) {
+            keep_alive = false;
+            linger = !reader.failed() && !reader.body_withheld();
+          }
+        }
       } else {
-        resp = HttpResponse::Json(400, {{"detail", "Invalid request target"}});
+        if (!co_await ReadWholeBody(stream, buffer, head, req)) break;
+        if (target_ok) {
+          resp = co_await Dispatch(req, match);
+        } else {
+          resp = HttpResponse::Json(400, {{"detail", "Invalid request target"}});
+        }
       }
       if (req.method != "OPTIONS") AddCors(req, resp);
 
       if (resp.stream) {
         stream.expires_never();
-        bhttp::response<bhttp::empty_body> head{static_cast<bhttp::status>(resp.status),
-                                                breq.version()};
-        head.set(bhttp::field::server, "agentd");
-        for (auto& [k, v] : resp.headers) head.insert(k, v);
-        head.chunked(true);
-        head.keep_alive(false);
-        bhttp::response_serializer<bhttp::empty_body> sr{head};
+        bhttp::response<bhttp::empty_body> out_head{static_cast<bhttp::status>(resp.status),
+                                                    version};
+        out_head.set(bhttp::field::server, "agentd");
+        for (auto& [k, v] : resp.headers) out_head.insert(k, v);
+        out_head.chunked(true);
+        out_head.keep_alive(false);
+        bhttp::response_serializer<bhttp::empty_body> sr{out_head};
         auto head_result = co_await bhttp::async_write_header(stream, sr, kTuple);
         if (std::get<0>(head_result)) break;
         SocketChunkWriter writer(stream);
@@ -211,12 +342,23 @@ class HttpServer::Impl {
         co_await asio::async_write(stream, bhttp::make_chunk_last(), kTuple);
         break;
       }
-      auto out = ToBeast(resp, breq.version(), keep_alive);
+      auto out = ToBeast(resp, version, keep_alive);
+      stream.expires_after(options_.read_timeout);
       auto write_result = co_await bhttp::async_write(stream, out, kTuple);
       if (std::get<0>(write_result) || !keep_alive) break;
     }
     boost::system::error_code ignored;
     stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    if (linger) {
+      std::vector<char> sink(64 * 1024);
+      uint64_t dropped = 0;
+      stream.expires_after(kLingerTime);
+      while (dropped <= options_.upload_drain_bytes) {
+        auto r = co_await stream.async_read_some(asio::buffer(sink), kTuple);
+        if (std::get<0>(r)) break;
+        dropped += std::get<1>(r);
+      }
+    }
   }
 
   asio::io_context& io_;

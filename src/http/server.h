@@ -1,6 +1,7 @@
 // HttpServer: HTTP/1.1 over Beast with C++20 coroutines, one coroutine per connection on the
-// shared io_context (no thread per connection). Reads a request (bounded body), answers CORS
-// preflights, routes to a handler, writes its response or streams its chunked body.
+// shared io_context (no thread per connection). Reads a request's header, routes it, reads its
+// body whole (bounded) or hands the handler a BodyReader for routes that stream it, answers
+// CORS preflights, writes the handler's response or streams its chunked body.
 // Thread safety: Listen/Stop from one thread; sessions run on the io_context's threads.
 #pragma once
 
@@ -18,8 +19,11 @@ namespace agentd::http {
 
 struct ServerOptions {
   std::string host = "127.0.0.1";
-  uint16_t port = 8000;  // 0 = any free port
-  size_t max_body_bytes = 64u << 20;
+  uint16_t port = 8000;               // 0 = any free port
+  size_t max_body_bytes = 64u << 20;  // of bodies read whole (Router::BodyMode::kWhole)
+  // What the server still reads of a streamed body its handler left unread (a refused
+  // upload), so a client still sending can read the answer; past it the connection closes.
+  size_t upload_drain_bytes = 16u << 20;
   std::chrono::milliseconds read_timeout{30000};
   std::vector<std::string> cors_allowed_origins;  // empty = no CORS headers
 };

@@ -20,6 +20,7 @@
 #include "runs/await_callback.h"
 #include "runs/run_events.h"
 #include "runs/run_setup.h"
+#include "runs/run_uploads.h"
 
 namespace agentd::runs {
 
@@ -58,6 +59,7 @@ std::vector<llm::ChatMessage> ToChatHistory(const std::vector<store::Message>& m
     } else if (m.content.is_string()) {
       c.content = m.content.get<std::string>();
     }
+    if (m.type == "user") c.content += RenderAttachments(m.metadata);
     out.push_back(std::move(c));
   }
   return out;
@@ -307,7 +309,8 @@ asio::awaitable<void> RunService::Periodically(std::chrono::milliseconds interva
   }
 }
 
-asio::awaitable<Result<StartedRun>> RunService::Start(StartRunInput input) {
+asio::awaitable<Result<StartedRun>> RunService::Start(StartRunInput input,
+                                                      std::vector<files::SpooledFile> uploads) {
   {
     std::lock_guard lock(mu_);
     if (shutting_down_) co_return Unavailable("Server is shutting down");
@@ -328,7 +331,7 @@ asio::awaitable<Result<StartedRun>> RunService::Start(StartRunInput input) {
   row.project_id = input.project_id;
   row.run_id = NewUuid();
   row.model_name = input.model_name;
-  if (!input.prompt.empty()) {
+  if (!input.prompt.empty() || !uploads.empty()) {
     row.user_message.message_id = NewUuid();
     row.user_message.type = "user";
     row.user_message.content = {{"role", "user"}, {"content", input.prompt}};
@@ -339,6 +342,17 @@ asio::awaitable<Result<StartedRun>> RunService::Start(StartRunInput input) {
   row.lease_expires_at_ms = now + options_.lease.count();
   row.now_ms = now;
 
+  std::optional<PlacedUploads> placed;
+  if (!uploads.empty()) {
+    if (tools_.uploads == nullptr) {
+      co_return Status(StatusCode::kUnimplemented, "File uploads are not enabled on this server");
+    }
+    auto stored = co_await PlaceUploads(store_, *tools_.uploads, row, std::move(uploads));
+    if (!stored.ok()) co_return stored.status();
+    placed = std::move(*stored);
+    AttachUploads(*placed, row.user_message);
+  }
+
   const std::string run_id = row.run_id;
   bus_.OpenRun(run_id);
   auto created = co_await AwaitCallback<Result<store::CreatedRun>>(
@@ -347,9 +361,17 @@ asio::awaitable<Result<StartedRun>> RunService::Start(StartRunInput input) {
       });
   if (!created.ok()) {
     bus_.CloseRun(run_id);
+    if (placed) RemoveUploads(*tools_.uploads, *placed);
     co_return created.status();
   }
   StartedRun started{created->run_id, created->thread_id, created->project_id, input.model_name};
+  if (placed) {
+    started.sandbox_id = placed->sandbox.sandbox_id;
+    started.files = UploadsResponse(*placed);
+  } else if (tools_.sandboxes != nullptr) {
+    auto sandbox = tools_.sandboxes->Find(started.project_id);
+    if (sandbox.ok() && *sandbox) started.sandbox_id = (*sandbox)->sandbox_id;
+  }
   auto active = std::make_shared<ActiveRun>(store_, bus_, started, std::move(input), executor_);
   {
     std::lock_guard lock(mu_);

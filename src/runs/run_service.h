@@ -21,6 +21,7 @@
 #include "agent/modes.h"
 #include "bus/event_bus.h"
 #include "core/status.h"
+#include "files/upload.h"
 #include "llm/llm_client.h"
 #include "runs/event_feed.h"
 #include "sandbox/sandbox.h"
@@ -46,6 +47,7 @@ struct RunServiceOptions {
 struct RunTools {
   std::vector<agent::ToolProvider*> providers;   // every tool family of the server
   sandbox::SandboxManager* sandboxes = nullptr;  // nullptr = no sandboxes (some tests)
+  files::Uploader* uploads = nullptr;            // nullptr = starts with files are refused
 };
 
 struct StartRunInput {
@@ -81,6 +83,8 @@ struct StartedRun {
   std::string thread_id;
   std::string project_id;
   std::string model_name;
+  std::optional<std::string> sandbox_id;  // the project's sandbox, when it has one
+  nlohmann::json files;                   // [{name, path, size, sha256, mime_type}] or null
 };
 
 class RunService {
@@ -99,7 +103,11 @@ class RunService {
   void StartBackgroundTasks();
 
   // Commits the run (see Store::CreateRun for the refusals) and hands it to the executor.
-  boost::asio::awaitable<Result<StartedRun>> Start(StartRunInput input);
+  // With `uploads`, first places them in the project's sandbox (created when absent) and
+  // attaches them to the user message (runs/run_uploads.h); a refused start removes them
+  // again. Unimplemented when the service has no uploader.
+  boost::asio::awaitable<Result<StartedRun>> Start(StartRunInput input,
+                                                   std::vector<files::SpooledFile> uploads = {});
   // Stops a running run and waits for its terminal commit; returns the run's final status
   // (unchanged for a finished run). NotFound "Agent run not found" for others' runs.
   boost::asio::awaitable<Result<store::RunStatus>> Stop(std::string account_id, std::string run_id);

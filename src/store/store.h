@@ -255,6 +255,8 @@ class Store {
   // Reads. NotFound when absent; ownership is checked by the caller.
   virtual Result<Run> GetRun(const std::string& run_id) = 0;
   virtual Result<Thread> GetThread(const std::string& thread_id) = 0;
+  // The account owning the project; nullopt when there is no such project.
+  virtual Result<std::optional<std::string>> GetProjectOwner(const std::string& project_id) = 0;
   // Newest first by creation order; `before_creation_order` (0 = none) pages backwards.
   virtual Result<std::vector<Run>> ListThreadRuns(const std::string& thread_id, int limit,
                                                   int64_t before_creation_order) = 0;

@@ -725,6 +725,11 @@ Result<Thread> SqliteStore::GetThread(const std::string& thread_id) {
   return std::move(*thread);
 }
 
+Result<std::optional<std::string>> SqliteStore::GetProjectOwner(const std::string& project_id) {
+  ReadLease reader(*this);
+  return FirstText(reader.db(), kSelectProjectOwner, project_id);
+}
+
 Result<std::vector<Run>> SqliteStore::ListThreadRuns(const std::string& thread_id, int limit,
                                                      int64_t before_creation_order) {
   if (limit < 1) return InvalidArgument("limit must be positive");

@@ -62,6 +62,7 @@ class SqliteStore final : public Store {
   Result<int64_t> LedgerSum(const std::string& account_id) override;
   Result<Run> GetRun(const std::string& run_id) override;
   Result<Thread> GetThread(const std::string& thread_id) override;
+  Result<std::optional<std::string>> GetProjectOwner(const std::string& project_id) override;
   // An unknown thread or run has no runs / messages / events: empty lists, not NotFound.
   // InvalidArgument when `limit` < 1. ListRunningRuns is oldest first.
   Result<std::vector<Run>> ListThreadRuns(const std::string& thread_id, int limit,
