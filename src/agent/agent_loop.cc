@@ -46,15 +46,8 @@ json ArgumentsJson(const std::string& arguments) {
 // The assistant message in OpenAI shape; "tool_calls" only when there are some.
 json AssistantContent(const llm::LlmResponse& response) {
   json content = {{"role", "assistant"}, {"content", response.text}};
-  if (!response.tool_calls.empty()) {
-    json calls = json::array();
-    for (const auto& call : response.tool_calls) {
-      calls.push_back({{"id", call.id},
-                       {"type", "function"},
-                       {"function", {{"name", call.name}, {"arguments", call.arguments}}}});
-    }
-    content["tool_calls"] = std::move(calls);
-  }
+  if (!response.tool_calls.empty())
+    content["tool_calls"] = llm::ToolCallsToJson(response.tool_calls);
   return content;
 }
 

@@ -116,19 +116,24 @@ Result<store::AgentPatch> AgentApi::ParseBody(const std::string& body, bool crea
   return p;
 }
 
+boost::asio::awaitable<Result<store::Agent>> AgentApi::EnsureDefaultAgent(
+    const std::string& account_id) {
+  co_return co_await runs::AwaitCallback<Result<store::Agent>>(
+      [&](std::function<void(Result<store::Agent>)> done) {
+        store::Agent defaults;
+        defaults.name = store::kDefaultAgentName;
+        store_.EnsureDefaultAgent(account_id, options_.default_tier,
+                                  options_.starting_credits_micro, std::move(defaults),
+                                  std::move(done));
+      });
+}
+
 boost::asio::awaitable<Result<nlohmann::json>> AgentApi::CreateAgent(const auth::Principal& caller,
                                                                      std::string body) {
   auto patch = ParseBody(body, /*create=*/true);
   if (!patch.ok()) co_return patch.status();
   // The account (and its default agent) must exist before a second agent can.
-  auto ensured = co_await runs::AwaitCallback<Result<store::Agent>>(
-      [&](std::function<void(Result<store::Agent>)> done) {
-        store::Agent defaults;
-        defaults.name = store::kDefaultAgentName;
-        store_.EnsureDefaultAgent(caller.user_id, options_.default_tier,
-                                  options_.starting_credits_micro, std::move(defaults),
-                                  std::move(done));
-      });
+  auto ensured = co_await EnsureDefaultAgent(caller.user_id);
   if (!ensured.ok()) co_return ensured.status();
   store::Agent agent;
   agent.account_id = caller.user_id;
@@ -148,14 +153,7 @@ boost::asio::awaitable<Result<nlohmann::json>> AgentApi::CreateAgent(const auth:
 }
 
 boost::asio::awaitable<Result<nlohmann::json>> AgentApi::ListAgents(const auth::Principal& caller) {
-  auto ensured = co_await runs::AwaitCallback<Result<store::Agent>>(
-      [&](std::function<void(Result<store::Agent>)> done) {
-        store::Agent defaults;
-        defaults.name = store::kDefaultAgentName;
-        store_.EnsureDefaultAgent(caller.user_id, options_.default_tier,
-                                  options_.starting_credits_micro, std::move(defaults),
-                                  std::move(done));
-      });
+  auto ensured = co_await EnsureDefaultAgent(caller.user_id);
   if (!ensured.ok()) co_return ensured.status();
   auto agents = store_.ListAgents(caller.user_id);
   if (!agents.ok()) co_return agents.status();

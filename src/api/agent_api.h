@@ -63,6 +63,8 @@ class AgentApi {
  private:
   // The fields of a body as a patch (on create, name is required).
   Result<store::AgentPatch> ParseBody(const std::string& body, bool create) const;
+  // The caller's default agent, made (with the account) on first use.
+  boost::asio::awaitable<Result<store::Agent>> EnsureDefaultAgent(const std::string& account_id);
 
   store::Store& store_;
   const llm::ModelCatalog& catalog_;

@@ -23,6 +23,12 @@ struct ToolCall {
   std::string arguments;  // JSON text, as the model produced it
 };
 
+// Tool calls in the OpenAI wire shape, [{"id","type":"function","function":{"name",
+// "arguments"}}], as providers take them and as the thread's messages store them.
+nlohmann::json ToolCallsToJson(const std::vector<ToolCall>& calls);
+// The inverse; entries that are not objects are skipped, missing fields are "".
+std::vector<ToolCall> ToolCallsFromJson(const nlohmann::json& calls);
+
 struct ChatMessage {
   std::string role;  // "system", "user", "assistant", "tool"
   std::string content;

@@ -49,12 +49,8 @@ std::vector<llm::ChatMessage> ToChatHistory(const std::vector<store::Message>& m
       c.content = text.is_string() ? text.get<std::string>() : ToJsonText(text);
       c.tool_call_id = m.content.value("tool_call_id", "");
       c.name = m.content.value("name", "");
-      if (auto it = m.content.find("tool_calls"); it != m.content.end() && it->is_array()) {
-        for (const auto& tc : *it) {
-          const auto& fn = tc.value("function", nlohmann::json::object());
-          c.tool_calls.push_back(
-              {tc.value("id", ""), fn.value("name", ""), fn.value("arguments", "")});
-        }
+      if (auto it = m.content.find("tool_calls"); it != m.content.end()) {
+        c.tool_calls = llm::ToolCallsFromJson(*it);
       }
     } else if (m.content.is_string()) {
       c.content = m.content.get<std::string>();

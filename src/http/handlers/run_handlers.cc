@@ -6,28 +6,14 @@
 
 #include "files/upload.h"
 #include "http/error_mapping.h"
+#include "http/handlers/request_auth.h"
 
 namespace agentd::http {
 namespace {
 
 namespace asio = boost::asio;
 
-constexpr char kNoCredentials[] = "No valid authentication credentials found";
 constexpr char kPingFrame[] = "data: {\"type\":\"ping\"}\n\n";
-
-// Bearer token from the Authorization header, else (streams only) from ?token=.
-Result<auth::Principal> Authenticate(const HttpRequest& req, const auth::TokenVerifier& verifier,
-                                     bool allow_query_token) {
-  std::string_view header = req.Header("authorization");
-  std::string token;
-  if (header.size() > 7 && (header.substr(0, 7) == "Bearer " || header.substr(0, 7) == "bearer ")) {
-    token = std::string(header.substr(7));
-  } else if (allow_query_token) {
-    token = req.Query("token").value_or("");
-  }
-  if (token.empty()) return Unauthenticated(kNoCredentials);
-  return verifier.Verify(token);
-}
 
 HttpResponse JsonOrError(const Result<nlohmann::json>& result) {
   if (!result.ok()) return ErrorResponse(result.status());
@@ -231,7 +217,7 @@ asio::awaitable<Result<ReadForm>> ReadMultipartForm(const Deps& d, const auth::P
 #endif
 asio::awaitable<HttpResponse> StartRun(const Deps& d, HttpRequest& req) {
   const auto begin = std::chrono::steady_clock::now();
-  auto caller = Authenticate(req, d.verifier, false);
+  auto caller = AuthenticateRequest(req, d.verifier, false);
   if (!caller.ok()) co_return ErrorResponse(caller.status());
   const double auth_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - begin).count();
@@ -272,13 +258,13 @@ asio::awaitable<HttpResponse> StartRun(const Deps& d, HttpRequest& req) {
 #endif
 
 asio::awaitable<HttpResponse> StopRun(const Deps& d, HttpRequest& req) {
-  auto caller = Authenticate(req, d.verifier, false);
+  auto caller = AuthenticateRequest(req, d.verifier, false);
   if (!caller.ok()) co_return ErrorResponse(caller.status());
   co_return JsonOrError(co_await d.api.StopRun(*caller, req.params["id"]));
 }
 
 asio::awaitable<HttpResponse> StreamRun(const Deps& d, HttpRequest& req) {
-  auto caller = Authenticate(req, d.verifier, true);
+  auto caller = AuthenticateRequest(req, d.verifier, true);
   if (!caller.ok()) co_return ErrorResponse(caller.status());
   std::string last_id(req.Header("last-event-id"));
   if (last_id.empty()) last_id = req.Query("last_id").value_or("");
@@ -323,7 +309,7 @@ void AddRunRoutes(Router& router, api::RunApi& api, const auth::TokenVerifier& v
   };
   auto get_json = [deps](auto call) -> Handler {
     return [deps, call](HttpRequest& req) -> asio::awaitable<HttpResponse> {
-      auto caller = Authenticate(req, deps->verifier, false);
+      auto caller = AuthenticateRequest(req, deps->verifier, false);
       if (!caller.ok()) co_return ErrorResponse(caller.status());
       co_return JsonOrError(call(deps->api, *caller, req));
     };

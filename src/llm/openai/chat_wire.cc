@@ -12,13 +12,7 @@ json MessageToJson(const ChatMessage& m) {
   if (m.role == "assistant" && !m.tool_calls.empty()) {
     // The API accepts null content next to tool calls; "" would be sent as an empty turn.
     out["content"] = m.content.empty() ? json(nullptr) : json(m.content);
-    json calls = json::array();
-    for (const ToolCall& c : m.tool_calls) {
-      calls.push_back({{"id", c.id},
-                       {"type", "function"},
-                       {"function", {{"name", c.name}, {"arguments", c.arguments}}}});
-    }
-    out["tool_calls"] = std::move(calls);
+    out["tool_calls"] = ToolCallsToJson(m.tool_calls);
   } else {
     out["content"] = m.content;
   }
