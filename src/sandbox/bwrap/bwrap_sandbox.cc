@@ -436,7 +436,7 @@ class BwrapSandboxManager final : public SandboxManager {
   const BwrapOptions options_;
   const bool as_root_;
   const Fd seccomp_filter_;  // sealed memfd of the BPF program; -1 when options_.seccomp is off
-  std::mutex mu_;            // serialises Ensure within this process (flock across processes)
+  std::mutex mu_;            // serialises Ensure and Remove here (flock across processes)
 };
 
 // GCC 12 reports a false -Wmismatched-new-delete on these coroutines' frames (Asio's awaitable
