@@ -24,7 +24,7 @@ namespace {
 // TOML -> Config
 
 using FieldPtr = std::variant<std::string Config::*, int Config::*, int64_t Config::*,
-                              std::vector<std::string> Config::*>;
+                              bool Config::*, std::vector<std::string> Config::*>;
 
 struct Field {
   std::string_view section;
@@ -69,6 +69,7 @@ const Field kFields[] = {
     {"sandbox", "max_file_bytes", &Config::sandbox_max_file_bytes},
     {"sandbox", "max_open_files", &Config::sandbox_max_open_files},
     {"sandbox", "first_uid", &Config::sandbox_first_uid},
+    {"sandbox", "seccomp", &Config::sandbox_seccomp},
 };
 
 const Field* FindField(std::string_view section, std::string_view key) {
@@ -135,6 +136,9 @@ Status SetField(Config& config, const Field& field, const toml::node& n) {
             return GetString(n, name);
           } else if constexpr (std::is_same_v<T, std::vector<std::string>>) {
             return GetStringArray(n, name);
+          } else if constexpr (std::is_same_v<T, bool>) {
+            if (const auto* v = n.as_boolean()) return v->get();
+            return ErrorAt(n.source(), name + " must be true or false");
           } else {
             return GetInteger<T>(n, name);
           }

@@ -84,6 +84,7 @@ struct Config {
   int64_t sandbox_max_file_bytes = int64_t{1} << 30;      // RLIMIT_FSIZE
   int64_t sandbox_max_open_files = 1024;                  // RLIMIT_NOFILE
   int64_t sandbox_first_uid = 200000;                     // first per-sandbox uid (as root)
+  bool sandbox_seccomp = true;  // seccomp filter on commands (no ptrace, mount, namespaces, ...)
 
   // [providers.<name>] tables: OpenAI-compatible endpoints the models may run on. Keys:
   // base_url (required, http:// or https://), api_key_env (the NAME of the environment

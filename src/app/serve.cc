@@ -118,6 +118,7 @@ int Serve(Config config) {
   sandbox_options.max_file_bytes = config.sandbox_max_file_bytes;
   sandbox_options.max_open_files = config.sandbox_max_open_files;
   sandbox_options.first_uid = static_cast<uint32_t>(config.sandbox_first_uid);
+  sandbox_options.seccomp = config.sandbox_seccomp;
   auto sandboxes = sandbox::bwrap::NewBwrapSandboxManager(sandbox_options);
   if (!sandboxes.ok()) return Fail(sandboxes.status());
   auto sandbox_tools = sandbox::tools::NewSandboxToolProvider(

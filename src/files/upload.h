@@ -188,8 +188,8 @@ class Uploader {
   boost::asio::awaitable<Result<std::vector<StoredFile>>> Place(const sandbox::SandboxInfo& sandbox,
                                                                 std::vector<SpooledFile> spooled);
   // Undoes Place for a refused start: deletes the placed files and, when `sandbox.created`
-  // (made for this start, so nothing else is in it), the sandbox's folder: the parent of its
-  // workspace, when named after the project. Never fails; problems are logged.
+  // (made for this start, so nothing else is in it), the whole sandbox (SandboxManager::Remove).
+  // Never fails; problems are logged.
   void Remove(const sandbox::SandboxInfo& sandbox, const std::vector<StoredFile>& files);
 
  private:

@@ -125,11 +125,11 @@ boost::asio::awaitable<Result<std::vector<StoredFile>>> Uploader::Place(
 
 void Uploader::Remove(const sandbox::SandboxInfo& sandbox, const std::vector<StoredFile>& files) {
   RemoveFiles(files);
-  const std::filesystem::path folder = sandbox.workspace.parent_path();
-  if (!sandbox.created || folder.filename() != sandbox.project_id) return;
-  std::error_code ec;
-  std::filesystem::remove_all(folder, ec);
-  if (ec) spdlog::warn("removing the sandbox of a refused start failed: {}", ec.message());
+  if (!sandbox.created) return;
+  const Status removed = sandboxes_.Remove(sandbox.project_id);
+  if (!removed.ok()) {
+    spdlog::warn("removing the sandbox of a refused start failed: {}", removed.message());
+  }
 }
 
 boost::asio::awaitable<std::optional<ExtractedText>> Uploader::ExtractText(

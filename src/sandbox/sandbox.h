@@ -61,6 +61,12 @@ class SandboxManager {
   // The project's sandbox if it exists; nullopt otherwise. Never creates anything.
   virtual Result<std::optional<SandboxInfo>> Find(const std::string& project_id) = 0;
 
+  // Deletes the project's sandbox: its workspace with everything in it and its identity (a
+  // later Ensure makes a fresh one with a new sandbox_id). OK when there is none. Commands still
+  // running in it are not stopped. InvalidArgument for a bad project_id; Internal on a
+  // filesystem failure.
+  virtual Status Remove(const std::string& project_id) = 0;
+
   // Runs `argv` (argv[0] looked up in PATH inside the sandbox; execute_command passes
   // {"/bin/sh", "-c", command}) inside the project's sandbox (created when absent).
   // A non-zero exit or a timeout is a CommandResult, not an error; errors are for a sandbox

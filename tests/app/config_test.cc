@@ -95,6 +95,7 @@ void ExpectDefaults(const Config& c) {
   EXPECT_EQ(c.sandbox_max_file_bytes, int64_t{1} << 30);
   EXPECT_EQ(c.sandbox_max_open_files, 1024);
   EXPECT_EQ(c.sandbox_first_uid, 200000);
+  EXPECT_TRUE(c.sandbox_seccomp);
   EXPECT_EQ(c.billing.price_multiplier_ppm, 1'000'000);
   EXPECT_EQ(c.billing.new_account_tier, "free");
   EXPECT_EQ(c.billing.new_account_credits_micro, 3'000'000);
@@ -248,6 +249,7 @@ TEST_F(ConfigTest, BadPortIsRefused) {
   ExpectInvalid(LoadText("[sandbox]\ncommand_timeout_ms = 700000\n"),
                 "sandbox.command_timeout_ms must be between 1 and 600000");
   ExpectInvalid(LoadText("[sandbox]\nfirst_uid = 0\n"), "sandbox.first_uid");
+  ExpectInvalid(LoadText("[sandbox]\nseccomp = 1\n"), "sandbox.seccomp must be true or false");
   ExpectInvalid(LoadText("[sandbox]\nnetwork = true\n"), "unknown configuration key");
   ExpectInvalid(LoadText("[server]\nport = -1\n"), "server.port");
   ExpectInvalid(LoadText("[server]\nport = \"8000\"\n"), "server.port must be an integer");

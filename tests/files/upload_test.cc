@@ -232,6 +232,12 @@ class FakeSandboxManager final : public sandbox::SandboxManager {
   Result<std::optional<sandbox::SandboxInfo>> Find(const std::string&) override {
     return std::optional<sandbox::SandboxInfo>();
   }
+  Status Remove(const std::string& project_id) override {
+    removed.push_back(project_id);
+    std::error_code ec;
+    fs::remove_all(root_ / project_id, ec);
+    return Status::Ok();
+  }
   asio::awaitable<Result<sandbox::CommandResult>> Run(const std::string&,
                                                       std::vector<std::string> argv,
                                                       sandbox::CommandOptions options) override {
@@ -244,6 +250,7 @@ class FakeSandboxManager final : public sandbox::SandboxManager {
   }
   std::vector<std::string> last_argv;
   std::string output;
+  std::vector<std::string> removed;
 
  private:
   fs::path root_;
@@ -304,6 +311,7 @@ TEST_F(UploaderTest, PlacesUnderSafeUniqueNamesAndEmptiesTheSpool) {
   EXPECT_EQ(ReferenceLine((*placed)[0]), "[Attached: x.txt (5 B) -> uploads/x.txt]");
   uploader_->Remove(*sandboxes_->Ensure("p1"), *placed);
   EXPECT_EQ(FilesIn(uploads), 0u);
+  EXPECT_TRUE(sandboxes_->removed.empty()) << "a sandbox the start did not create stays";
 }
 
 TEST_F(UploaderTest, RemovingForARefusedStartDeletesASandboxItCreated) {
@@ -315,6 +323,7 @@ TEST_F(UploaderTest, RemovingForARefusedStartDeletesASandboxItCreated) {
   ASSERT_TRUE(info.ok());
   info->created = true;
   uploader_->Remove(*info, *placed);
+  EXPECT_EQ(sandboxes_->removed, std::vector<std::string>{"p1"});
   EXPECT_FALSE(fs::exists(dir_ / "sandboxes" / "p1"));
   EXPECT_TRUE(fs::exists(dir_ / "sandboxes")) << "only the project's own folder";
 }

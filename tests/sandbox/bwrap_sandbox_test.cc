@@ -312,5 +312,96 @@ TEST_F(BwrapSandboxTest, EachSandboxHasItsOwnUidAsRoot) {
   EXPECT_NE(a->uid, 0u);
 }
 
+TEST_F(BwrapSandboxTest, SeccompDeniesNamespacesTracingAndMounts) {
+  auto r =
+      Run("unshare -U true 2>/dev/null; echo unshare_user=$?;"
+          "unshare -r true 2>/dev/null; echo unshare_root=$?;"
+          "strace -o /dev/null true 2>/dev/null; echo strace=$?;"
+          "mount -t tmpfs x /tmp 2>/dev/null; echo mount=$?");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->output, "unshare_user=1\nunshare_root=1\nstrace=1\nmount=32\n") << r->output;
+}
+
+TEST_F(BwrapSandboxTest, SeccompGivesEpermAndEnosysForClone3) {
+  // Through libc, so the errno comes from the filter and not from a tool's own checks.
+  // ptrace(PTRACE_TRACEME) and unshare(CLONE_NEWUSER) succeed for an ordinary process without
+  // the filter; clone3 with a zero size is EINVAL without it.
+  auto r =
+      Run("/usr/bin/python3 -c '\n"
+          "import ctypes\n"
+          "libc = ctypes.CDLL(None, use_errno=True)\n"
+          "def err(rc):\n"
+          "    return ctypes.get_errno() if rc == -1 else 0\n"
+          "print(err(libc.ptrace(0, 0, 0, 0)), err(libc.unshare(0x10000000)),"
+          " err(libc.syscall(435, 0, 0)), err(libc.syscall(321, 0, 0, 0)))\n"
+          "'");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->output, "1 1 38 1\n") << "EPERM for ptrace, unshare, bpf; ENOSYS for clone3";
+}
+
+TEST_F(BwrapSandboxTest, SeccompFilterIsInstalledOnlyWhenOn) {
+  auto on = Run("grep '^Seccomp:' /proc/self/status");
+  ASSERT_TRUE(on.ok()) << on.status().ToString();
+  EXPECT_EQ(on->output, "Seccomp:\t2\n");
+  auto options = TestOptions(dir_.path() / "sandboxes");
+  options.seccomp = false;
+  auto off_manager = bwrap::NewBwrapSandboxManager(options);
+  ASSERT_TRUE(off_manager.ok()) << off_manager.status().ToString();
+  auto off = RunSync(
+      (*off_manager)
+          ->Run(project_, {"/bin/sh", "-c", "strace -o /dev/null true; echo strace=$?"}, {}));
+  ASSERT_TRUE(off.ok()) << off.status().ToString();
+  EXPECT_EQ(off->output, "strace=0\n") << "tracing a child works without the filter";
+}
+
+TEST_F(BwrapSandboxTest, OrdinaryCommandsWorkUnderSeccomp) {
+  auto r =
+      Run("set -e; echo data > f.txt; ls f.txt; cat f.txt; sha256sum f.txt | cut -c1-8;"
+          "(echo from-subshell) & wait;"
+          "/usr/bin/python3 -c 'import threading; t = threading.Thread(target=print, "
+          "args=(\"thread\",));"
+          " t.start(); t.join()';"
+          "pdftotext -v 2>&1 | head -c 9; echo;"
+          "if command -v gcc >/dev/null; then printf 'int main(void){return 7;}' > m.c;"
+          " gcc -o m m.c; ./m || echo gcc=$?; else echo gcc=7; fi");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->output, "f.txt\ndata\n6667b2d1\nfrom-subshell\nthread\npdftotext\ngcc=7\n")
+      << r->output;
+}
+
+TEST_F(BwrapSandboxTest, RemoveDeletesTheSandboxAndEnsureMakesAFreshOne) {
+  auto first = manager_->Ensure(project_);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  auto wrote = Run("echo keep > kept.txt");
+  ASSERT_TRUE(wrote.ok());
+  ASSERT_TRUE(fs::exists(first->workspace / "kept.txt"));
+  ASSERT_TRUE(manager_->Remove(project_).ok());
+  EXPECT_FALSE(fs::exists(dir_.path() / "sandboxes" / project_));
+  auto found = manager_->Find(project_);
+  ASSERT_TRUE(found.ok());
+  EXPECT_FALSE(found->has_value());
+  auto second = manager_->Ensure(project_);
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  EXPECT_TRUE(second->created);
+  EXPECT_NE(second->sandbox_id, first->sandbox_id);
+  EXPECT_FALSE(fs::exists(second->workspace / "kept.txt"));
+  size_t entries = 0;
+  for (const auto& e : fs::directory_iterator(dir_.path() / "sandboxes")) {
+    entries += e.path().filename().string().rfind(".removed", 0) == 0 ? 1 : 0;
+  }
+  EXPECT_EQ(entries, 0u) << "nothing of the removed sandbox is left behind";
+}
+
+TEST_F(BwrapSandboxTest, RemoveOfAnAbsentProjectIsOkAndBadIdsAreRefused) {
+  EXPECT_TRUE(manager_->Remove(NewUuid()).ok());
+  ASSERT_TRUE(manager_->Ensure(project_).ok());
+  EXPECT_TRUE(manager_->Remove(project_).ok());
+  EXPECT_TRUE(manager_->Remove(project_).ok());
+  for (const std::string& id : std::vector<std::string>{"", "..", "../x", "a/b", "."}) {
+    EXPECT_EQ(manager_->Remove(id).code(), StatusCode::kInvalidArgument) << id;
+  }
+  EXPECT_TRUE(fs::exists(dir_.path() / "sandboxes")) << "the root stays";
+}
+
 }  // namespace
 }  // namespace agentd::sandbox

@@ -1,6 +1,7 @@
 #include "sandbox/bwrap/bwrap_sandbox.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <signal.h>
 #include <sys/file.h>
 #include <sys/resource.h>
@@ -27,6 +28,7 @@
 #include <utility>
 
 #include "core/ids.h"
+#include "sandbox/bwrap/seccomp_filter.h"
 
 namespace agentd::sandbox::bwrap {
 namespace {
@@ -127,7 +129,8 @@ struct ChildSpec {
   std::vector<std::string> args;
   int stdin_fd = -1;
   int out_fd = -1;
-  int err_fd = -1;  // exec failure: errno is written here
+  int err_fd = -1;      // exec failure: errno is written here
+  int seccomp_fd = -1;  // inherited by bwrap (it reads the filter before starting the command)
   std::vector<std::pair<int, rlim_t>> limits;
 };
 
@@ -149,6 +152,11 @@ struct ChildSpec {
   }
   // Asio does not open every descriptor with O_CLOEXEC; none of the server's may leak in.
   syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
+  if (spec.seccomp_fd >= 0 && fcntl(spec.seccomp_fd, F_SETFD, 0) != 0) {
+    const int e = errno;
+    (void)!write(spec.err_fd, &e, sizeof e);
+    _exit(127);
+  }
   for (const auto& [resource, value] : spec.limits) {
     struct rlimit rl {
       value, value
@@ -217,18 +225,15 @@ int ExitCode(int status) {
 
 class BwrapSandboxManager final : public SandboxManager {
  public:
-  explicit BwrapSandboxManager(BwrapOptions options)
-      : options_(std::move(options)), as_root_(::geteuid() == 0) {}
+  BwrapSandboxManager(BwrapOptions options, Fd seccomp_filter)
+      : options_(std::move(options)),
+        as_root_(::geteuid() == 0),
+        seccomp_filter_(std::move(seccomp_filter)) {}
 
   Result<SandboxInfo> Ensure(const std::string& project_id) override {
     AGENTD_RETURN_IF_ERROR(ValidateProjectId(project_id));
     std::lock_guard lock(mu_);
-    // flock: other server processes may share the root.
-    Fd lock_fd(::open((options_.root / ".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
-    if (lock_fd.get() < 0) return Internal("Cannot lock the sandboxes: " + ErrnoText(errno));
-    while (::flock(lock_fd.get(), LOCK_EX) != 0) {
-      if (errno != EINTR) return Internal("Cannot lock the sandboxes: " + ErrnoText(errno));
-    }
+    AGENTD_ASSIGN_OR_RETURN(Fd root_lock, LockRoot());
     AGENTD_ASSIGN_OR_RETURN(std::optional<SandboxInfo> existing, Load(project_id));
     if (existing) return *std::move(existing);
 
@@ -263,11 +268,41 @@ class BwrapSandboxManager final : public SandboxManager {
     return Load(project_id);
   }
 
+  Status Remove(const std::string& project_id) override {
+    AGENTD_RETURN_IF_ERROR(ValidateProjectId(project_id));
+    const fs::path dir = options_.root / project_id;
+    // Renamed away under the lock first, so a concurrent Ensure sees either the whole sandbox or
+    // none, never a half-deleted one. The name cannot be a project id (those have no dot).
+    const fs::path doomed = options_.root / (".removed-" + NewUuid());
+    {
+      std::lock_guard lock(mu_);
+      AGENTD_ASSIGN_OR_RETURN(Fd root_lock, LockRoot());
+      if (::rename(dir.c_str(), doomed.c_str()) != 0) {
+        if (errno == ENOENT) return Status::Ok();
+        return Internal("Cannot remove the sandbox: " + ErrnoText(errno));
+      }
+    }
+    std::error_code ec;
+    fs::remove_all(doomed, ec);
+    if (ec) return Internal("Cannot remove the sandbox: " + ec.message());
+    return Status::Ok();
+  }
+
   asio::awaitable<Result<CommandResult>> Run(const std::string& project_id,
                                              std::vector<std::string> argv,
                                              CommandOptions options) override;
 
  private:
+  // flock on <root>/.lock: other server processes may share the root. Held while the Fd lives.
+  Result<Fd> LockRoot() {
+    Fd lock_fd(::open((options_.root / ".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+    if (lock_fd.get() < 0) return Internal("Cannot lock the sandboxes: " + ErrnoText(errno));
+    while (::flock(lock_fd.get(), LOCK_EX) != 0) {
+      if (errno != EINTR) return Internal("Cannot lock the sandboxes: " + ErrnoText(errno));
+    }
+    return lock_fd;
+  }
+
   Result<std::optional<SandboxInfo>> Load(const std::string& project_id) {
     const fs::path dir = options_.root / project_id;
     std::error_code ec;
@@ -307,10 +342,21 @@ class BwrapSandboxManager final : public SandboxManager {
     return next;
   }
 
+  // A descriptor of the filter with an offset of its own (bwrap reads to EOF, and commands run
+  // concurrently); -1 without a filter.
+  Result<Fd> OpenSeccompFilter() const {
+    if (seccomp_filter_.get() < 0) return Fd();
+    Fd fd(::open(fmt::format("/proc/self/fd/{}", seccomp_filter_.get()).c_str(),
+                 O_RDONLY | O_CLOEXEC));
+    if (fd.get() < 0) return Unavailable("Cannot start the command: no seccomp filter");
+    return fd;
+  }
+
   std::vector<std::string> BwrapArgs(const SandboxInfo& info, const std::string& cwd,
-                                     std::vector<std::string> argv) const {
+                                     std::vector<std::string> argv, int seccomp_fd) const {
     const fs::path dir = options_.root / info.project_id;
     std::vector<std::string> a = {options_.bwrap_path};
+    if (seccomp_fd >= 0) a.insert(a.end(), {"--seccomp", std::to_string(seccomp_fd)});
     if (as_root_) {
       // No user namespace: the command's uid must be a real host uid for RLIMIT_NPROC.
       a.insert(a.end(), {"--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts",
@@ -389,7 +435,8 @@ class BwrapSandboxManager final : public SandboxManager {
 
   const BwrapOptions options_;
   const bool as_root_;
-  std::mutex mu_;  // serialises Ensure within this process (flock across processes)
+  const Fd seccomp_filter_;  // sealed memfd of the BPF program; -1 when options_.seccomp is off
+  std::mutex mu_;            // serialises Ensure and Remove here (flock across processes)
 };
 
 // GCC 12 reports a false -Wmismatched-new-delete on these coroutines' frames (Asio's awaitable
@@ -468,8 +515,11 @@ asio::awaitable<Result<CommandResult>> BwrapSandboxManager::Run(const std::strin
   const size_t cap =
       options.output_cap_bytes > 0 ? options.output_cap_bytes : options_.output_cap_bytes;
 
+  Result<Fd> seccomp_fd = OpenSeccompFilter();
+  if (!seccomp_fd.ok()) co_return seccomp_fd.status();
   ChildSpec spec;
-  spec.args = BwrapArgs(*info, options.cwd, std::move(argv));
+  spec.seccomp_fd = seccomp_fd->get();
+  spec.args = BwrapArgs(*info, options.cwd, std::move(argv), spec.seccomp_fd);
   spec.limits = Limits();
   std::vector<char*> cargv;
   for (std::string& s : spec.args) cargv.push_back(s.data());
@@ -504,6 +554,7 @@ asio::awaitable<Result<CommandResult>> BwrapSandboxManager::Run(const std::strin
   out_w.Reset();
   err_w.Reset();
   in_child.Reset();
+  seccomp_fd->Reset();
   int exec_errno = 0;
   ssize_t n;
   while ((n = ::read(err_r.get(), &exec_errno, sizeof exec_errno)) < 0 && errno == EINTR) {
@@ -555,7 +606,14 @@ Result<std::unique_ptr<SandboxManager>> NewBwrapSandboxManager(BwrapOptions opti
     return Status(StatusCode::kFailedPrecondition,
                   "setpriv is not executable at " + options.setpriv_path);
   }
-  return std::unique_ptr<SandboxManager>(new BwrapSandboxManager(std::move(options)));
+  Fd seccomp_filter;
+  if (options.seccomp) {
+    Result<int> fd = BuildSeccompFilterFd();
+    if (!fd.ok()) return Status(StatusCode::kFailedPrecondition, fd.status().message());
+    seccomp_filter = Fd(*fd);
+  }
+  return std::unique_ptr<SandboxManager>(
+      new BwrapSandboxManager(std::move(options), std::move(seccomp_filter)));
 }
 
 }  // namespace agentd::sandbox::bwrap

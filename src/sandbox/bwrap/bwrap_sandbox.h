@@ -34,10 +34,12 @@ struct BwrapOptions {
   int64_t max_file_bytes = int64_t{1} * 1024 * 1024 * 1024;  // RLIMIT_FSIZE
   int64_t max_open_files = 1024;                             // RLIMIT_NOFILE
   uint32_t first_uid = 200000;                               // first per-sandbox uid (root only)
+  bool seccomp = true;  // the seccomp filter of sandbox/bwrap/seccomp_filter.h on every command
 };
 
-// Creates `root` when absent. FailedPrecondition when it cannot, or when bwrap (or, as root,
-// setpriv) is not executable.
+// Creates `root` when absent and builds the seccomp filter once. FailedPrecondition when the
+// root cannot be made, when bwrap (or, as root, setpriv) is not executable, or when the filter
+// cannot be built.
 Result<std::unique_ptr<SandboxManager>> NewBwrapSandboxManager(BwrapOptions options);
 
 }  // namespace agentd::sandbox::bwrap
