@@ -68,6 +68,7 @@ const Field kFields[] = {
     {"sandbox", "max_processes", &Config::sandbox_max_processes},
     {"sandbox", "max_file_bytes", &Config::sandbox_max_file_bytes},
     {"sandbox", "max_open_files", &Config::sandbox_max_open_files},
+    {"sandbox", "tmp_bytes", &Config::sandbox_tmp_bytes},
     {"sandbox", "first_uid", &Config::sandbox_first_uid},
     {"sandbox", "seccomp", &Config::sandbox_seccomp},
 };
@@ -548,6 +549,7 @@ Status Validate(const Config& c) {
   AGENTD_RETURN_IF_ERROR(CheckRange("sandbox.max_processes", c.sandbox_max_processes, 1));
   AGENTD_RETURN_IF_ERROR(CheckRange("sandbox.max_file_bytes", c.sandbox_max_file_bytes, 1));
   AGENTD_RETURN_IF_ERROR(CheckRange("sandbox.max_open_files", c.sandbox_max_open_files, 16));
+  AGENTD_RETURN_IF_ERROR(CheckRange("sandbox.tmp_bytes", c.sandbox_tmp_bytes, 1 << 20));
   AGENTD_RETURN_IF_ERROR(
       CheckRange("sandbox.first_uid", c.sandbox_first_uid, 1000, 4'000'000'000LL));
   AGENTD_RETURN_IF_ERROR(ValidateModels(c.models, c.providers));

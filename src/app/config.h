@@ -83,6 +83,7 @@ struct Config {
   int64_t sandbox_max_processes = 256;                    // RLIMIT_NPROC (only when run as root)
   int64_t sandbox_max_file_bytes = int64_t{1} << 30;      // RLIMIT_FSIZE
   int64_t sandbox_max_open_files = 1024;                  // RLIMIT_NOFILE
+  int64_t sandbox_tmp_bytes = int64_t{256} << 20;         // size of the private /tmp
   int64_t sandbox_first_uid = 200000;                     // first per-sandbox uid (as root)
   bool sandbox_seccomp = true;  // seccomp filter on commands (no ptrace, mount, namespaces, ...)
 

@@ -117,6 +117,7 @@ int Serve(Config config) {
   sandbox_options.max_processes = config.sandbox_max_processes;
   sandbox_options.max_file_bytes = config.sandbox_max_file_bytes;
   sandbox_options.max_open_files = config.sandbox_max_open_files;
+  sandbox_options.tmp_bytes = config.sandbox_tmp_bytes;
   sandbox_options.first_uid = static_cast<uint32_t>(config.sandbox_first_uid);
   sandbox_options.seccomp = config.sandbox_seccomp;
   auto sandboxes = sandbox::bwrap::NewBwrapSandboxManager(sandbox_options);

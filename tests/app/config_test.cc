@@ -94,6 +94,7 @@ void ExpectDefaults(const Config& c) {
   EXPECT_EQ(c.sandbox_max_processes, 256);
   EXPECT_EQ(c.sandbox_max_file_bytes, int64_t{1} << 30);
   EXPECT_EQ(c.sandbox_max_open_files, 1024);
+  EXPECT_EQ(c.sandbox_tmp_bytes, int64_t{256} << 20);
   EXPECT_EQ(c.sandbox_first_uid, 200000);
   EXPECT_TRUE(c.sandbox_seccomp);
   EXPECT_EQ(c.billing.price_multiplier_ppm, 1'000'000);

@@ -156,6 +156,15 @@ TEST_F(BwrapSandboxTest, StdinIsWrittenThenClosed) {
   EXPECT_EQ(empty->output, "done\n");
 }
 
+TEST_F(BwrapSandboxTest, PrivateTmpIsWritableAndBounded) {
+  auto r = Run("echo hi > /tmp/a && cat /tmp/a && df -k /tmp | tail -1");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->exit_code, 0) << r->output;
+  EXPECT_EQ(r->output.substr(0, 3), "hi\n") << r->output;
+  // The tmpfs is 256 MiB = 262144 KiB by default.
+  EXPECT_NE(r->output.find("262144"), std::string::npos) << r->output;
+}
+
 TEST_F(BwrapSandboxTest, HostnameAndEtcAreTheSandboxes) {
   auto r = Run("hostname; cat /etc/passwd; test -e /etc/shadow && echo SHADOW; whoami; id -u");
   ASSERT_TRUE(r.ok()) << r.status().ToString();

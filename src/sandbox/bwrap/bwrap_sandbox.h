@@ -33,7 +33,9 @@ struct BwrapOptions {
   int64_t max_processes = 256;                               // RLIMIT_NPROC (root only)
   int64_t max_file_bytes = int64_t{1} * 1024 * 1024 * 1024;  // RLIMIT_FSIZE
   int64_t max_open_files = 1024;                             // RLIMIT_NOFILE
-  uint32_t first_uid = 200000;                               // first per-sandbox uid (root only)
+  // Size of the private /tmp (a tmpfs: host memory that RLIMIT_AS does not count).
+  int64_t tmp_bytes = int64_t{256} << 20;
+  uint32_t first_uid = 200000;  // first per-sandbox uid (root only)
   bool seccomp = true;  // the seccomp filter of sandbox/bwrap/seccomp_filter.h on every command
 };
 
