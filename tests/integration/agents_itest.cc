@@ -167,7 +167,8 @@ TEST_F(AgentsItest, AnotherUsersAgentIsNotFound) {
   // The owner's default agent is not visible to the other user either.
   Response theirs = other.Get("/agents");
   ASSERT_EQ(theirs.status, 200);
-  for (const auto& agent : theirs.Json()["agents"]) EXPECT_NE(agent["agent_id"], id);
+  const nlohmann::json their_agents = theirs.Json()["agents"];
+  for (const auto& agent : their_agents) EXPECT_NE(agent["agent_id"], id);
   EXPECT_EQ(other.Get("/agents/" + NewUuid()).status, 404);
 }
 
