@@ -415,15 +415,6 @@ asio::awaitable<void> RunService::Execute(std::shared_ptr<ActiveRun> run) {
     }
     config.system_prompt = ComposeSystemPrompt(in.mode, in.agent_system_prompt, memories,
                                                in.memory_enabled, NowMillis());
-    // The sandbox of a run that has sandbox tools is made now, in the background of the start
-    // (a start with files made it before replying); a failure shows in the tools' results.
-    if (tools_.sandboxes != nullptr &&
-        std::any_of(agent::SandboxToolNames().begin(), agent::SandboxToolNames().end(), offers)) {
-      if (auto made = tools_.sandboxes->Ensure(run->ids().project_id); !made.ok()) {
-        spdlog::warn("run {}: making the sandbox failed: {}", run->ids().run_id,
-                     made.status().ToString());
-      }
-    }
 
     run->stop_timer().expires_after(RunTimeout(run->input(), options_.run_timeout));
     std::variant<Result<agent::AgentOutcome>, std::tuple<boost::system::error_code>> result =

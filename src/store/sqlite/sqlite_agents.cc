@@ -53,6 +53,8 @@ constexpr char kNewestMemories[] =
     "SELECT memory_id, account_id, content, source_thread_id, created_at FROM memories "
     "WHERE account_id = ?1 ORDER BY memory_key DESC LIMIT ?2";
 
+constexpr char kAnyMemory[] = "SELECT 1 FROM memories WHERE account_id = ?1 LIMIT 1";
+
 constexpr char kAgentNotFound[] = "Agent not found";
 constexpr char kDefaultAgentRequired[] = "DEFAULT_AGENT_REQUIRED";
 constexpr size_t kMaxQueryWords = 32;
@@ -419,6 +421,14 @@ Result<std::vector<Memory>> SqliteStore::SearchMemories(const std::string& accou
   if (limit < 1) return InvalidArgument("limit must be positive");
   const std::string match = MemoryMatchQuery(query);
   ReadLease reader(*this);
+  {
+    // Most accounts have no memories: an index probe is much cheaper than a full-text query,
+    // and every run with memory on asks.
+    AGENTD_ASSIGN_OR_RETURN(Stmt any, reader.db().Prepare(kAnyMemory));
+    any.BindText(1, account_id);
+    AGENTD_ASSIGN_OR_RETURN(bool has_row, any.Step());
+    if (!has_row) return std::vector<Memory>();
+  }
   if (match.empty()) {
     AGENTD_ASSIGN_OR_RETURN(Stmt stmt, reader.db().Prepare(kNewestMemories));
     stmt.BindText(1, account_id).BindInt(2, limit);
