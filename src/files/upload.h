@@ -193,7 +193,10 @@ class Uploader {
   void Remove(const sandbox::SandboxInfo& sandbox, const std::vector<StoredFile>& files);
 
  private:
-  boost::asio::awaitable<std::optional<ExtractedText>> ExtractText(
+  // The text of a text-like file, capped at text_cap_bytes and made valid UTF-8.
+  ExtractedText ReadText(const std::filesystem::path& path, int64_t size) const;
+  // A placed PDF's text from pdftotext run inside the sandbox; nullopt when it fails.
+  boost::asio::awaitable<std::optional<ExtractedText>> ExtractPdfText(
       const sandbox::SandboxInfo& sandbox, const StoredFile& file);
 
   sandbox::SandboxManager& sandboxes_;

@@ -1,8 +1,10 @@
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <linux/openat2.h>
 #include <spdlog/spdlog.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -17,14 +19,56 @@ namespace {
 constexpr int kMaxCollisionNumber = 10000;
 constexpr char kUploadsDir[] = "uploads";
 
-// Moves `from` to dir/<name or a numbered variant> without replacing anything; returns the
-// name used. Atomic per attempt, so concurrent starts in one project never overwrite a file.
-Result<std::string> MoveUnique(const std::filesystem::path& from, const std::filesystem::path& dir,
+// An owned file descriptor.
+class Fd {
+ public:
+  explicit Fd(int fd = -1) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+// The workspace's uploads folder as an O_PATH descriptor (made when `create` and absent). The
+// sandbox's commands own the workspace and may have made `uploads` (or the workspace path's
+// last part) a symlink to anywhere on the host; the server, often root, must only ever write
+// inside the real folder, so no symlink is followed on the way.
+Result<std::unique_ptr<Fd>> OpenUploadsDir(const std::filesystem::path& workspace, bool create) {
+  Fd ws(::open(workspace.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (ws.get() < 0) {
+    spdlog::error("opening a workspace failed: {}", std::strerror(errno));
+    return Internal("Storing an uploaded file failed");
+  }
+  if (create && ::mkdirat(ws.get(), kUploadsDir, 0755) != 0 && errno != EEXIST) {
+    spdlog::error("creating the uploads folder failed: {}", std::strerror(errno));
+    return Internal("Storing an uploaded file failed");
+  }
+  open_how how{};
+  how.flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+  auto fd = std::make_unique<Fd>(
+      static_cast<int>(::syscall(SYS_openat2, ws.get(), kUploadsDir, &how, sizeof how)));
+  if (fd->get() < 0) {
+    // The user's own sandbox made it so: a clear refusal, not a server error.
+    return Status(StatusCode::kFailedPrecondition,
+                  "Files cannot be stored: /workspace/uploads is not a folder");
+  }
+  return fd;
+}
+
+// Moves `from` into the folder `dir` as <name or a numbered variant> without replacing
+// anything; returns the name used. Atomic per attempt, so concurrent starts in one project
+// never overwrite a file.
+Result<std::string> MoveUnique(const std::filesystem::path& from, const Fd& dir,
                                const std::string& name) {
   for (int n = 0; n <= kMaxCollisionNumber; ++n) {
     std::string candidate = NumberedName(name, n);
-    const std::filesystem::path to = dir / candidate;
-    if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) == 0) {
+    if (::renameat2(AT_FDCWD, from.c_str(), dir.get(), candidate.c_str(), RENAME_NOREPLACE) == 0) {
       return candidate;
     }
     if (errno != EEXIST) {
@@ -35,11 +79,14 @@ Result<std::string> MoveUnique(const std::filesystem::path& from, const std::fil
   return Internal("Storing an uploaded file failed: too many files with that name");
 }
 
-void RemoveFiles(const std::vector<StoredFile>& files) {
+void RemoveFiles(const std::filesystem::path& workspace, const std::vector<StoredFile>& files) {
+  if (files.empty()) return;
+  auto dir = OpenUploadsDir(workspace, /*create=*/false);
+  if (!dir.ok()) return;
   for (const auto& f : files) {
-    std::error_code ec;
-    std::filesystem::remove(f.host_path, ec);
-    if (ec) spdlog::warn("removing a refused upload failed: {}", ec.message());
+    if (::unlinkat((*dir)->get(), f.name.c_str(), 0) != 0 && errno != ENOENT) {
+      spdlog::warn("removing a refused upload failed: {}", std::strerror(errno));
+    }
   }
 }
 
@@ -83,48 +130,57 @@ Uploader::Uploader(sandbox::SandboxManager& sandboxes, TypeDetector& detector,
 
 boost::asio::awaitable<Result<std::vector<StoredFile>>> Uploader::Place(
     const sandbox::SandboxInfo& sandbox, std::vector<SpooledFile> spooled) {
-  const std::filesystem::path dir = sandbox.workspace / kUploadsDir;
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) {
-    spdlog::error("creating the uploads folder failed: {}", ec.message());
-    co_return Internal("Storing an uploaded file failed");
-  }
+  auto dir = OpenUploadsDir(sandbox.workspace, /*create=*/true);
+  if (!dir.ok()) co_return dir.status();
   const uid_t uid = sandbox.uid;
   const gid_t gid = sandbox.gid;
   const bool chown_to_sandbox = uid != ::geteuid() || gid != ::getegid();
-  if (chown_to_sandbox && ::chown(dir.c_str(), uid, gid) != 0) {
+  if (chown_to_sandbox && ::fchownat((*dir)->get(), "", uid, gid, AT_EMPTY_PATH) != 0) {
     spdlog::warn("chown of the uploads folder failed: {}", std::strerror(errno));
   }
   std::vector<StoredFile> placed;
   for (SpooledFile& file : spooled) {
-    auto name = MoveUnique(file.path(), dir, SafeFileName(file.filename()));
+    StoredFile stored;
+    stored.size = file.size();
+    stored.sha256 = file.sha256();
+    // Typed, read and given its owner while still in the server's own spool folder: once in
+    // the workspace the sandbox's commands may swap it for a symlink.
+    stored.type = detector_.Detect(file.path());
+    if (IsTextLike(stored.type.mime_type)) stored.text = ReadText(file.path(), stored.size);
+    ::chmod(file.path().c_str(), 0644);
+    if (chown_to_sandbox && ::chown(file.path().c_str(), uid, gid) != 0) {
+      spdlog::warn("chown of an upload failed: {}", std::strerror(errno));
+    }
+    auto name = MoveUnique(file.path(), **dir, SafeFileName(file.filename()));
     if (!name.ok()) {
-      RemoveFiles(placed);
+      RemoveFiles(sandbox.workspace, placed);
       co_return name.status();
     }
     file.Release();
-    StoredFile stored;
     stored.name = *name;
     stored.path = fmt::format("/workspace/{}/{}", kUploadsDir, stored.name);
-    stored.host_path = dir / stored.name;
-    stored.size = file.size();
-    stored.sha256 = file.sha256();
-    ::chmod(stored.host_path.c_str(), 0644);
-    if (chown_to_sandbox && ::chown(stored.host_path.c_str(), uid, gid) != 0) {
-      spdlog::warn("chown of an upload failed: {}", std::strerror(errno));
-    }
+    stored.host_path = sandbox.workspace / kUploadsDir / stored.name;
     placed.push_back(std::move(stored));
   }
   for (StoredFile& stored : placed) {
-    stored.type = detector_.Detect(stored.host_path);
-    stored.text = co_await ExtractText(sandbox, stored);
+    if (stored.type.mime_type == "application/pdf") {
+      stored.text = co_await ExtractPdfText(sandbox, stored);
+    }
   }
   co_return placed;
 }
 
+ExtractedText Uploader::ReadText(const std::filesystem::path& path, int64_t size) const {
+  const size_t cap = options_.text_cap_bytes;
+  // A few bytes past the cap so a character cut by it is still decoded whole.
+  std::string prefix = ReadPrefix(path, cap + 4);
+  ExtractedText text = ToValidUtf8(prefix, cap);
+  text.truncated = text.truncated || size > static_cast<int64_t>(prefix.size());
+  return text;
+}
+
 void Uploader::Remove(const sandbox::SandboxInfo& sandbox, const std::vector<StoredFile>& files) {
-  RemoveFiles(files);
+  RemoveFiles(sandbox.workspace, files);
   if (!sandbox.created) return;
   const Status removed = sandboxes_.Remove(sandbox.project_id);
   if (!removed.ok()) {
@@ -132,17 +188,9 @@ void Uploader::Remove(const sandbox::SandboxInfo& sandbox, const std::vector<Sto
   }
 }
 
-boost::asio::awaitable<std::optional<ExtractedText>> Uploader::ExtractText(
+boost::asio::awaitable<std::optional<ExtractedText>> Uploader::ExtractPdfText(
     const sandbox::SandboxInfo& sandbox, const StoredFile& file) {
   const size_t cap = options_.text_cap_bytes;
-  if (IsTextLike(file.type.mime_type)) {
-    // A few bytes past the cap so a character cut by it is still decoded whole.
-    std::string prefix = ReadPrefix(file.host_path, cap + 4);
-    ExtractedText text = ToValidUtf8(prefix, cap);
-    text.truncated = text.truncated || file.size > static_cast<int64_t>(prefix.size());
-    co_return text;
-  }
-  if (file.type.mime_type != "application/pdf") co_return std::nullopt;
   sandbox::CommandOptions options;
   options.timeout = options_.pdftotext_timeout;
   options.output_cap_bytes = cap + 4;

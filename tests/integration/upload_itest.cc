@@ -300,5 +300,23 @@ TEST_F(UploadItest, BinaryRoundTripThroughTheAgentHasTheSameSha256) {
       << tools[0].data;
 }
 
+// The sandbox's commands own the workspace: one that turns uploads/ into a symlink to a host
+// folder must not make the server (often root) write there on the next upload.
+TEST_F(UploadItest, UploadsSymlinkedOutOfTheWorkspaceAreRefusedAndTheHostIsUntouched) {
+  Api a = NewUser();
+  auto first = a.StartOk(
+      {{"prompt", "/tool execute_command {\"command\":\"rm -rf uploads && ln -s /etc uploads\"}"}});
+  ASSERT_TRUE(EndsWithTerminal(a.Finish(Str(first["agent_run_id"])), "completed"));
+  const std::string name = "agentd-escape-" + NewUuid() + ".txt";
+  Response r = StartWithFiles(a, {{"prompt", "here"}, {"thread_id", Str(first["thread_id"])}},
+                              {{"files", "owned", name, "text/plain"}});
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_NE(r.body.find("/workspace/uploads is not a folder"), std::string::npos) << r.body;
+  EXPECT_FALSE(std::filesystem::exists("/etc/" + name));
+  // Nothing of the refused start stays: the thread has no second run.
+  Response runs = a.Get("/thread/" + Str(first["thread_id"]) + "/agent-runs");
+  EXPECT_EQ(runs.Json()["agent_runs"].size(), 1u) << runs.body;
+}
+
 }  // namespace
 }  // namespace agentd::testing
